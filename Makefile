@@ -1,0 +1,97 @@
+# runwire: every set-up step lives here. `make run` serves the app, `make test` runs every test.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+TOOLS        := $(CURDIR)/.tools
+export PATH  := $(TOOLS)/bin:$(HOME)/.cargo/bin:$(PATH)
+# The wasm-bindgen CLI must be exactly the version pinned in Cargo.toml (and so in Cargo.lock).
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' Cargo.toml)
+# The newest cargo-leptos needs a newer rustc than these machines have; 0.3.10 builds on 1.95.
+CARGO_LEPTOS_VERSION := 0.3.10
+
+SITE         := target/site
+WASM         := target/wasm32-unknown-unknown/debug/runwire.wasm
+SERVER       := target/debug/runwire
+RUNWIRE_ADDR ?= 127.0.0.1:3000
+# Where the test suites keep their throw-away PostgreSQL clusters.
+TEST_DATA    := $(CURDIR)/target/test-db
+E2E_DATA     := $(CURDIR)/target/e2e-db
+E2E_ADDR     ?= 127.0.0.1:3107
+
+export LEPTOS_OUTPUT_NAME := runwire
+export LEPTOS_SITE_ROOT   := $(SITE)
+export LEPTOS_SITE_PKG_DIR := pkg
+
+.PHONY: help tools run build server site test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db
+
+help:
+	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
+	@echo "make test   unit + integration tests on real PostgreSQL, then end2end tests in headless Chromium"
+	@echo "make dev    cargo leptos watch (installs cargo-leptos $(CARGO_LEPTOS_VERSION) once, ~16 min)"
+	@echo "make lint   cargo fmt --check and clippy with warnings denied"
+
+## tools: the wasm target and a wasm-bindgen CLI of the project's exact version, cached in .tools/
+tools: $(TOOLS)/bin/wasm-bindgen-$(WASM_BINDGEN_VERSION)
+	@rustup target list --installed | grep -q '^wasm32-unknown-unknown$$' || rustup target add wasm32-unknown-unknown
+
+$(TOOLS)/bin/wasm-bindgen-$(WASM_BINDGEN_VERSION):
+	@echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) into .tools (one time, ~2 min)"
+	@# Without --locked: its lock file names a crate version the registry mirror does not serve.
+	cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION) --root $(TOOLS)
+	@touch $@
+
+## build: the server binary and the browser bundle in target/site (what cargo-leptos would produce)
+build: server site
+
+server:
+	cargo build --features ssr --bin runwire
+
+site: tools
+	cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate
+	@mkdir -p $(SITE)/pkg
+	wasm-bindgen $(WASM) --target web --no-typescript --out-dir $(SITE)/pkg --out-name runwire
+	@# leptos loads <output-name>.wasm when LEPTOS_OUTPUT_NAME is set at compile time, as cargo-leptos does
+	@mv -f $(SITE)/pkg/runwire_bg.wasm $(SITE)/pkg/runwire.wasm
+	@cp style/main.css $(SITE)/pkg/runwire.css
+	@cp -r public/. $(SITE)/
+
+run: build
+	RUNWIRE_DEMO=$${RUNWIRE_DEMO:-1} RUNWIRE_ADDR=$(RUNWIRE_ADDR) $(SERVER) serve
+
+## test: everything CI runs
+test: build
+	$(MAKE) test-rust
+	$(MAKE) test-e2e
+
+test-rust:
+	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
+	  rm -rf $(TEST_DATA); \
+	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) cargo test --features ssr
+
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+
+e2e-deps: chromium
+	@cd end2end && { [ -d node_modules/@playwright/test ] || npm ci --no-audit --no-fund; }
+
+test-e2e: e2e-deps
+	@rm -rf $(E2E_DATA)
+	cd end2end && RUNWIRE_E2E_ADDR=$(E2E_ADDR) RUNWIRE_E2E_DATA=$(E2E_DATA) npx playwright test
+
+## dev: hot-reloading development server through cargo-leptos
+$(TOOLS)/bin/cargo-leptos:
+	cargo install cargo-leptos --locked --version $(CARGO_LEPTOS_VERSION) --root $(TOOLS)
+
+dev: tools $(TOOLS)/bin/cargo-leptos
+	RUNWIRE_DEMO=1 cargo leptos watch
+
+fmt:
+	cargo fmt
+
+lint:
+	cargo fmt --check
+	cargo clippy --all-features --all-targets -- -D warnings
+
+clean-db:
+	-$(SERVER) db stop
+	rm -rf .runwire $(TEST_DATA) $(E2E_DATA)

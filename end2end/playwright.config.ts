@@ -1,0 +1,53 @@
+import { defineConfig } from '@playwright/test';
+import * as path from 'path';
+
+// The server under test: the debug build, on its own port and its own throw-away embedded PostgreSQL.
+const addr = process.env.RUNWIRE_E2E_ADDR ?? '127.0.0.1:3107';
+const dataDir = process.env.RUNWIRE_E2E_DATA ?? path.resolve(__dirname, '../target/e2e-db');
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 60_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  outputDir: 'test-results',
+  use: {
+    baseURL: `http://${addr}`,
+    screenshot: 'only-on-failure',
+    trace: 'retain-on-failure',
+    launchOptions: {
+      // Debian's chromium: Playwright never downloads a browser here.
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  projects: [{ name: 'chromium', use: { browserName: 'chromium' } }],
+  webServer: {
+    command: './target/debug/runwire serve',
+    cwd: path.resolve(__dirname, '..'),
+    url: `http://${addr}/`,
+    timeout: 180_000,
+    reuseExistingServer: false,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    gracefulShutdown: { signal: 'SIGTERM', timeout: 15_000 },
+    env: {
+      RUNWIRE_ADDR: addr,
+      RUNWIRE_DATA_DIR: dataDir,
+      RUNWIRE_DEMO: '1',
+      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_OUTPUT_NAME: 'runwire',
+    },
+  },
+});

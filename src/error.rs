@@ -1,0 +1,140 @@
+//! The one error type of runwire. Server code turns every failure into an `AppError`; the browser gets it
+//! typed through server functions, and the REST layer turns it into `{ "error": ..., "code": ... }`.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum AppError {
+    /// The request itself is malformed (bad JSON, bad UUID, unknown field).
+    #[error("{0}")]
+    BadRequest(String),
+    /// A value is out of its allowed range; `field` names it so forms can show it in place.
+    #[error("{field}: {message}")]
+    Validation { field: String, message: String },
+    #[error("sign in to continue")]
+    Unauthorized,
+    /// Unknown, or owned by someone else: both look the same so ids cannot be probed.
+    #[error("not found")]
+    NotFound,
+    /// The request conflicts with the current state (illegal transition, finished run, duplicate).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("request body too large: the limit is {limit_bytes} bytes")]
+    PayloadTooLarge { limit_bytes: usize },
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
+    /// Something broke on our side. The details are in the server log under `reference`.
+    #[error("internal error (reference {reference})")]
+    Internal { reference: String },
+    /// The server function transport failed (network down, server unreachable, bad encoding).
+    #[error("{0}")]
+    ServerFn(String),
+}
+
+impl AppError {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::Validation {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status this error is answered with.
+    pub fn status_code(&self) -> u16 {
+        match self {
+            AppError::BadRequest(_) => 400,
+            AppError::Unauthorized => 401,
+            AppError::NotFound => 404,
+            AppError::Conflict(_) => 409,
+            AppError::PayloadTooLarge { .. } => 413,
+            AppError::Validation { .. } => 422,
+            AppError::RateLimited { .. } => 429,
+            AppError::Internal { .. } => 500,
+            AppError::ServerFn(_) => 502,
+        }
+    }
+
+    /// A stable machine-readable name, for API clients.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Validation { .. } => "validation",
+            AppError::Unauthorized => "unauthorized",
+            AppError::NotFound => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::RateLimited { .. } => "rate_limited",
+            AppError::Internal { .. } => "internal",
+            AppError::ServerFn(_) => "transport",
+        }
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::ServerFn(value.to_string())
+    }
+}
+
+impl From<crate::model::RunFilterError> for AppError {
+    fn from(err: crate::model::RunFilterError) -> Self {
+        let field = match err {
+            crate::model::RunFilterError::SearchTooLong(_) => "search",
+            crate::model::RunFilterError::AgentNameLength => "agent_name",
+        };
+        AppError::validation(field, err.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use super::AppError;
+
+    impl AppError {
+        /// Logs the real cause and returns an error that names only a reference to it.
+        pub fn internal(cause: impl std::fmt::Display) -> Self {
+            let reference = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+            tracing::error!(%reference, "internal error: {cause}");
+            AppError::Internal { reference }
+        }
+    }
+
+    impl From<sqlx::Error> for AppError {
+        fn from(err: sqlx::Error) -> Self {
+            match &err {
+                sqlx::Error::RowNotFound => AppError::NotFound,
+                sqlx::Error::Database(db) => {
+                    let code = db.code().unwrap_or_default();
+                    let constraint = db.constraint().unwrap_or_default();
+                    match code.as_ref() {
+                        // raised by our own triggers (migrations/*_runs.sql)
+                        "RW409" => AppError::Conflict(db.message().to_owned()),
+                        "RW422" => AppError::validation("progress_percent", db.message()),
+                        // check_violation: name the field from the constraint
+                        "23514" => AppError::validation(
+                            field_of_constraint(constraint),
+                            format!("value violates {constraint}"),
+                        ),
+                        "23505" => AppError::Conflict(format!("already exists ({constraint})")),
+                        _ => AppError::internal(err),
+                    }
+                }
+                _ => AppError::internal(err),
+            }
+        }
+    }
+
+    fn field_of_constraint(constraint: &str) -> &'static str {
+        match constraint {
+            "agent_runs_agent_name_length" => "agent_name",
+            "agent_runs_task_length" => "task",
+            "agent_runs_progress_range" | "agent_run_events_progress_check" => "progress_percent",
+            "users_email_format" => "email",
+            _ => "input",
+        }
+    }
+}

@@ -1,0 +1,110 @@
+use super::RunStatus;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The longest search string accepted; longer input is a user error, not something to truncate silently.
+pub const SEARCH_MAX_CHARS: usize = 200;
+/// The largest page a caller may ask for.
+pub const RUN_PAGE_MAX: u32 = 200;
+
+/// Which runs a list, a stats query or a live subscription is about. Empty fields match everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunFilter {
+    /// Any of these statuses (empty: all).
+    pub statuses: Vec<RunStatus>,
+    /// Only runs that have not finished.
+    pub active_only: bool,
+    pub agent_name: Option<String>,
+    pub task_id: Option<Uuid>,
+    pub run_id: Option<Uuid>,
+    /// Case-insensitive substring of agent name, task or current step, or a run id prefix.
+    pub search: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunFilterError {
+    #[error("search is {0} characters long; the limit is {SEARCH_MAX_CHARS}")]
+    SearchTooLong(usize),
+    #[error("agent name must be 1 to 100 characters")]
+    AgentNameLength,
+}
+
+impl RunFilter {
+    pub fn validate(&self) -> Result<(), RunFilterError> {
+        if let Some(search) = &self.search {
+            let len = search.chars().count();
+            if len > SEARCH_MAX_CHARS {
+                return Err(RunFilterError::SearchTooLong(len));
+            }
+        }
+        if let Some(agent) = &self.agent_name {
+            if !(1..=100).contains(&agent.chars().count()) {
+                return Err(RunFilterError::AgentNameLength);
+            }
+        }
+        Ok(())
+    }
+
+    /// The search text, trimmed, or None when there is nothing to search for.
+    pub fn search_text(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
+
+    /// Whether a run matches everything but `search`, which only the database evaluates. Used to keep
+    /// live lists right as runs change status.
+    pub fn matches_run(&self, run: &super::AgentRun) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&run.status))
+            && (!self.active_only || run.status.is_active())
+            && self
+                .agent_name
+                .as_ref()
+                .is_none_or(|a| *a == run.agent_name)
+            && self.task_id.is_none_or(|t| t == run.task_id)
+            && self.run_id.is_none_or(|r| r == run.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_search_is_rejected_with_its_length() {
+        let filter = RunFilter {
+            search: Some("x".repeat(SEARCH_MAX_CHARS + 1)),
+            ..Default::default()
+        };
+        assert_eq!(filter.validate(), Err(RunFilterError::SearchTooLong(201)));
+        let ok = RunFilter {
+            search: Some("é".repeat(SEARCH_MAX_CHARS)),
+            ..Default::default()
+        };
+        assert_eq!(ok.validate(), Ok(()));
+    }
+
+    #[test]
+    fn blank_search_means_no_search() {
+        let filter = RunFilter {
+            search: Some("   ".into()),
+            ..Default::default()
+        };
+        assert_eq!(filter.search_text(), None);
+        let filter = RunFilter {
+            search: Some("  plan ".into()),
+            ..Default::default()
+        };
+        assert_eq!(filter.search_text(), Some("plan"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<RunFilter>(r#"{"user_id": "x"}"#).unwrap_err();
+        assert!(err.to_string().contains("unknown field `user_id`"));
+        let parsed: RunFilter = serde_json::from_str(r#"{"statuses": ["failed"]}"#).unwrap();
+        assert_eq!(parsed.statuses, vec![RunStatus::Failed]);
+    }
+}

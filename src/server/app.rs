@@ -1,0 +1,108 @@
+//! The HTTP application: Leptos pages and server functions on axum, and the process around it.
+
+use crate::server::cli::Config;
+use crate::server::db::{Database, Principal};
+use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
+use crate::server::state::AppState;
+use crate::ui::app::{shell, App};
+use anyhow::Context;
+use axum::Router;
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
+use tower_http::trace::TraceLayer;
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let context_state = state.clone();
+    let leptos_options = state.leptos_options.clone();
+    Router::new()
+        .leptos_routes_with_context(
+            &state,
+            routes,
+            move || provide_context(context_state.clone()),
+            move || shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(CompressionLayer::new())
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Leptos settings: file names and folders from the environment (cargo-leptos sets them), the address
+/// from our configuration.
+pub fn leptos_options(addr: std::net::SocketAddr) -> anyhow::Result<LeptosOptions> {
+    let mut options = get_configuration(None)
+        .context("reading the LEPTOS_* settings")?
+        .leptos_options;
+    options.site_addr = addr;
+    Ok(options)
+}
+
+/// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Bind first: a taken port should fail before anything is started.
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}; is another runwire running? Set RUNWIRE_ADDR to a free address",
+                config.addr
+            )
+        })?;
+    let mut db = Database::locate(config.database_url.as_deref(), &config.data_dir).await?;
+    db.migrate().await?;
+    let pool = db.app_pool(config.db_pool).await?;
+    let demo_user = if config.demo {
+        let user = seed::seed_demo(&pool).await?;
+        Some(Principal {
+            user_id: user.id,
+            role: user.role,
+        })
+    } else {
+        None
+    };
+    let state = AppState {
+        leptos_options: leptos_options(config.addr)?,
+        pool: pool.clone(),
+        demo_user,
+    };
+    let addr = listener.local_addr()?;
+    println!("runwire is serving at http://{addr}");
+    if let Some(cluster) = &db.cluster {
+        println!(
+            "embedded PostgreSQL on 127.0.0.1:{} (data in {}/postgres)",
+            cluster.port(),
+            config.data_dir.display()
+        );
+    }
+    if config.demo {
+        println!("demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}");
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    pool.close().await;
+    db.stop()?;
+    println!("runwire stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,73 @@
+//! Command line and environment configuration.
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "runwire",
+    version,
+    about = "Live event bridge and dashboard for AI agent runs"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL to use. Unset: runwire starts its own cluster under --data-dir.
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Address the web server listens on.
+    #[arg(
+        long,
+        env = "RUNWIRE_ADDR",
+        default_value = "127.0.0.1:3000",
+        global = true
+    )]
+    pub addr: SocketAddr,
+    /// Folder for the embedded PostgreSQL cluster and other local state.
+    #[arg(
+        long,
+        env = "RUNWIRE_DATA_DIR",
+        default_value = ".runwire",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Seed the demo user and demo runs at start-up (1/0, true/false).
+    #[arg(long, env = "RUNWIRE_DEMO", default_value = "false", global = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub demo: bool,
+    /// Largest number of pooled database connections.
+    #[arg(long, env = "RUNWIRE_DB_POOL", default_value_t = 20, global = true)]
+    pub db_pool: u32,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Migrate, then serve the web app (the default).
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Create the demo user and demo runs, then exit.
+    Seed,
+    /// Manage the embedded PostgreSQL cluster.
+    Db {
+        #[command(subcommand)]
+        action: DbAction,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum DbAction {
+    /// Start the embedded cluster and leave it running.
+    Start,
+    /// Stop the embedded cluster.
+    Stop,
+    /// Print a psql-ready URL of the embedded database (it contains the password).
+    Url,
+}

@@ -1,0 +1,356 @@
+//! A private PostgreSQL cluster for development and tests: created on first use under the data folder,
+//! started on a free localhost port with its own socket directory, reused while it runs, stopped by the
+//! process that started it. PostgreSQL refuses to run as root, so as root it runs as the `postgres` user.
+
+use sqlx::postgres::PgConnectOptions;
+use std::fs;
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::fs::{chown, OpenOptionsExt, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const SUPERUSER: &str = "postgres";
+
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    #[error("PostgreSQL server binaries (initdb, pg_ctl, postgres) were not found on PATH or in /usr/lib/postgresql/*/bin; install them (Debian: apt-get install postgresql) or set DATABASE_URL to an existing server")]
+    BinariesNotFound,
+    #[error("running as root, PostgreSQL must run as the `postgres` OS user, which does not exist; create it (useradd --system postgres) or set DATABASE_URL")]
+    NoPostgresUser,
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// How the cluster trades durability for speed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Normal settings: what `make run` uses.
+    Safe,
+    /// fsync off: for throw-away test clusters only.
+    Fast,
+}
+
+#[derive(Debug)]
+pub struct EmbeddedPostgres {
+    root: PathBuf,
+    bin_dir: PathBuf,
+    port: u16,
+    password: String,
+    owner: Option<OsUser>,
+    started_here: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OsUser {
+    uid: u32,
+    gid: u32,
+}
+
+impl EmbeddedPostgres {
+    /// Creates (first time) and starts the cluster under `root`, or attaches to it when it already runs.
+    pub fn start(root: &Path, durability: Durability) -> Result<Self, EmbeddedError> {
+        let mut cluster = Self::open(root)?;
+        cluster.password = cluster.init_once()?;
+        match cluster.running_port() {
+            Some(port) => cluster.port = port,
+            None => cluster.boot(durability)?,
+        }
+        Ok(cluster)
+    }
+
+    /// Stops the cluster under `root` if it runs, whoever started it (`runwire db stop`).
+    pub fn stop_running(root: &Path) -> Result<(), EmbeddedError> {
+        Self::open(root)?.stop_cluster()
+    }
+
+    fn open(root: &Path) -> Result<Self, EmbeddedError> {
+        let bin_dir = find_bin_dir().ok_or(EmbeddedError::BinariesNotFound)?;
+        let owner = if nix::unistd::geteuid().is_root() {
+            let user = nix::unistd::User::from_name(SUPERUSER)
+                .ok()
+                .flatten()
+                .ok_or(EmbeddedError::NoPostgresUser)?;
+            Some(OsUser {
+                uid: user.uid.as_raw(),
+                gid: user.gid.as_raw(),
+            })
+        } else {
+            None
+        };
+        create_dir(root)?;
+        let root = fs::canonicalize(root).map_err(io_err(root))?;
+        Ok(EmbeddedPostgres {
+            root,
+            bin_dir,
+            port: 0,
+            password: String::new(),
+            owner,
+            started_here: false,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Superuser connection options for `database`.
+    pub fn connect_options(&self, database: &str) -> PgConnectOptions {
+        PgConnectOptions::new()
+            .host("127.0.0.1")
+            .port(self.port)
+            .username(SUPERUSER)
+            .password(&self.password)
+            .database(database)
+    }
+
+    /// A URL for psql and other tools; it carries the password, so print it only to the owner.
+    pub fn url(&self, database: &str) -> String {
+        format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}",
+            self.password, self.port
+        )
+    }
+
+    /// Stops the cluster if this process started it; a cluster found running is left to its starter.
+    pub fn stop(&mut self) -> Result<(), EmbeddedError> {
+        if !self.started_here {
+            return Ok(());
+        }
+        self.started_here = false;
+        self.stop_cluster()
+    }
+
+    /// Leaves the cluster running after this value is gone (`runwire db start`).
+    pub fn keep_running(mut self) {
+        self.started_here = false;
+    }
+
+    fn stop_cluster(&self) -> Result<(), EmbeddedError> {
+        if self.running_port().is_none() {
+            return Ok(());
+        }
+        let data = self.data_dir();
+        self.run_pg(
+            "pg_ctl stop",
+            self.pg_command("pg_ctl")
+                .args(["stop", "-m", "fast", "-w", "-t", "60", "-D"])
+                .arg(&data),
+        )
+        .map(drop)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    fn password_file(&self) -> PathBuf {
+        self.root.join("superuser.password")
+    }
+
+    /// initdb on first use; returns the superuser password (generated then, read back later).
+    fn init_once(&self) -> Result<String, EmbeddedError> {
+        let data = self.data_dir();
+        let password_file = self.password_file();
+        if data.join("PG_VERSION").exists() {
+            let password = fs::read_to_string(&password_file).map_err(io_err(&password_file))?;
+            return Ok(password.trim().to_owned());
+        }
+        let password = random_password();
+        for dir in [data.clone(), self.socket_dir()] {
+            create_dir(&dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+            self.give_to_owner(&dir)?;
+        }
+        self.give_to_owner(&self.root)?;
+        // initdb reads the password from a file the postgres user can read; it is removed right after.
+        let pwfile = self.root.join(".initdb-pw");
+        write_private(&pwfile, &password)?;
+        self.give_to_owner(&pwfile)?;
+        let result = self.run_pg(
+            "initdb",
+            self.pg_command("initdb")
+                .arg("-D")
+                .arg(&data)
+                .args([
+                    "-U",
+                    SUPERUSER,
+                    "--auth-local=trust",
+                    "--auth-host=scram-sha-256",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                ])
+                .arg(format!("--pwfile={}", pwfile.display())),
+        );
+        let _ = fs::remove_file(&pwfile);
+        if let Err(err) = result {
+            let _ = fs::remove_dir_all(&data);
+            return Err(err);
+        }
+        write_private(&password_file, &password)?;
+        Ok(password)
+    }
+
+    /// The port of the cluster when its postmaster is alive.
+    fn running_port(&self) -> Option<u16> {
+        let pid_file = fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        let mut lines = pid_file.lines();
+        let pid: i32 = lines.next()?.trim().parse().ok()?;
+        let port: u16 = lines.nth(2)?.trim().parse().ok()?;
+        // signal 0: does the process exist (a stale pid file survives a crash)
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).ok()?;
+        Some(port)
+    }
+
+    fn boot(&mut self, durability: Durability) -> Result<(), EmbeddedError> {
+        let mut last_err = None;
+        // A port found free can be taken before postgres binds it; try a few.
+        for _ in 0..3 {
+            let port = free_port()?;
+            let mut options = format!(
+                "-c listen_addresses=127.0.0.1 -p {port} -k {} -c max_connections=300",
+                self.socket_dir().display()
+            );
+            if durability == Durability::Fast {
+                options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+            }
+            let log = self.root.join("postgres.log");
+            let data = self.data_dir();
+            let result = self.run_pg(
+                "pg_ctl start",
+                self.pg_command("pg_ctl")
+                    .args(["start", "-w", "-t", "60", "-D"])
+                    .arg(&data)
+                    .arg("-l")
+                    .arg(&log)
+                    .arg("-o")
+                    .arg(options),
+            );
+            match result {
+                Ok(_) => {
+                    self.port = port;
+                    self.started_here = true;
+                    return Ok(());
+                }
+                Err(err) => last_err = Some(err),
+            }
+        }
+        Err(last_err.expect("three attempts were made"))
+    }
+
+    fn pg_command(&self, program: &str) -> Command {
+        let mut command = Command::new(self.bin_dir.join(program));
+        command.current_dir(&self.root);
+        if let Some(owner) = self.owner {
+            command.uid(owner.uid).gid(owner.gid);
+        }
+        command
+    }
+
+    fn run_pg(&self, what: &str, command: &mut Command) -> Result<Output, EmbeddedError> {
+        let output = command.output().map_err(|err| EmbeddedError::Command {
+            what: what.to_owned(),
+            detail: err.to_string(),
+        })?;
+        if output.status.success() {
+            return Ok(output);
+        }
+        let mut detail = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+        if detail.is_empty() {
+            detail = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        }
+        let log = self.root.join("postgres.log");
+        Err(EmbeddedError::Command {
+            what: what.to_owned(),
+            detail: format!("{detail} (server log: {})", log.display()),
+        })
+    }
+
+    fn give_to_owner(&self, path: &Path) -> Result<(), EmbeddedError> {
+        match self.owner {
+            Some(owner) => chown(path, Some(owner.uid), Some(owner.gid)).map_err(io_err(path)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for EmbeddedPostgres {
+    fn drop(&mut self) {
+        if let Err(err) = self.stop() {
+            eprintln!("warning: stopping the embedded PostgreSQL: {err}");
+        }
+    }
+}
+
+/// A directory holding initdb and pg_ctl: PATH first, then Debian's versioned folders, newest first.
+fn find_bin_dir() -> Option<PathBuf> {
+    let has_tools = |dir: &Path| {
+        ["initdb", "pg_ctl", "postgres"]
+            .iter()
+            .all(|t| dir.join(t).is_file())
+    };
+    let from_path = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
+        .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
+        .unwrap_or_default();
+    debian.sort_by_key(|p| {
+        std::cmp::Reverse(
+            p.parent()
+                .and_then(|v| v.file_name())
+                .and_then(|v| v.to_str())
+                .and_then(|v| v.parse::<u32>().ok())
+                .unwrap_or(0),
+        )
+    });
+    from_path
+        .into_iter()
+        .chain(debian)
+        .find(|dir| has_tools(dir))
+}
+
+fn free_port() -> Result<u16, EmbeddedError> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(io_err(Path::new("127.0.0.1:0")))?;
+    listener
+        .local_addr()
+        .map(|addr| addr.port())
+        .map_err(io_err(Path::new("127.0.0.1:0")))
+}
+
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 32)
+}
+
+fn create_dir(dir: &Path) -> Result<(), EmbeddedError> {
+    fs::create_dir_all(dir).map_err(io_err(dir))
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), EmbeddedError> {
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.write_all(contents.as_bytes()).map_err(io_err(path))
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + '_ {
+    move |source| EmbeddedError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

@@ -1,0 +1,158 @@
+//! The database: where it is (a given DATABASE_URL or the embedded cluster), its schema (migrations) and
+//! the application pool, whose connections all run as the non-owner role `runwire_app`.
+
+mod embedded;
+mod scope;
+
+pub use embedded::{Durability, EmbeddedError, EmbeddedPostgres};
+pub use scope::{begin_scoped, Principal, ScopedTx};
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, Executor, PgConnection, PgPool};
+use std::path::Path;
+use std::time::Duration;
+
+pub static MIGRATOR: Migrator = sqlx::migrate!();
+
+/// The role every pooled connection switches to: RLS applies to it (it owns nothing).
+pub const APP_ROLE: &str = "runwire_app";
+/// The database the embedded cluster serves the app from.
+pub const EMBEDDED_DATABASE: &str = "runwire";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("DATABASE_URL is not a valid PostgreSQL URL ({0}); expected postgres://user:password@host:port/database")]
+    BadUrl(String),
+    #[error("cannot connect to PostgreSQL at {target}: {source}; check that the server runs and the credentials are right{hint}")]
+    Connect {
+        target: String,
+        hint: &'static str,
+        source: sqlx::Error,
+    },
+    #[error("applying migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+/// Where the database lives, and the cluster when we run it ourselves.
+pub struct Database {
+    /// Owner connection options: migrations, seeding, maintenance.
+    pub owner_options: PgConnectOptions,
+    pub cluster: Option<EmbeddedPostgres>,
+}
+
+impl Database {
+    /// DATABASE_URL when given (nothing is started), else the embedded cluster under `data_dir`.
+    pub async fn locate(database_url: Option<&str>, data_dir: &Path) -> Result<Self, DbError> {
+        match database_url {
+            Some(url) => {
+                let owner_options: PgConnectOptions = url
+                    .parse()
+                    .map_err(|e: sqlx::Error| DbError::BadUrl(e.to_string()))?;
+                Ok(Database {
+                    owner_options,
+                    cluster: None,
+                })
+            }
+            None => {
+                let dir = data_dir.join("postgres");
+                let cluster = tokio::task::spawn_blocking(move || {
+                    EmbeddedPostgres::start(&dir, Durability::Safe)
+                })
+                .await
+                .expect("the embedded PostgreSQL start does not panic")?;
+                ensure_database(&cluster.connect_options("postgres"), EMBEDDED_DATABASE).await?;
+                Ok(Database {
+                    owner_options: cluster.connect_options(EMBEDDED_DATABASE),
+                    cluster: Some(cluster),
+                })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = connect_owner(&self.owner_options).await?;
+        MIGRATOR.run(&mut conn).await?;
+        conn.close().await?;
+        Ok(())
+    }
+
+    pub async fn app_pool(&self, max_connections: u32) -> Result<PgPool, DbError> {
+        app_pool(&self.owner_options, max_connections).await
+    }
+
+    pub fn stop(&mut self) -> Result<(), DbError> {
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.stop()?;
+        }
+        Ok(())
+    }
+}
+
+/// A pool whose connections run as [`APP_ROLE`], so row-level security applies to every query.
+pub async fn app_pool(owner: &PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
+    let options = owner.clone().disable_statement_logging();
+    PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(format!("SET ROLE {APP_ROLE}").as_str())
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect_with(options.clone())
+        .await
+        .map_err(|source| connect_error(&options, source))
+}
+
+pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, DbError> {
+    let options = options.clone().disable_statement_logging();
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        PgConnection::connect_with(&options),
+    )
+    .await
+    .map_err(|_| connect_error(&options, sqlx::Error::PoolTimedOut))?
+    .map_err(|source| connect_error(&options, source))
+}
+
+/// Creates `name` on the server of `maintenance` (connected to another database) when it is missing.
+pub async fn ensure_database(maintenance: &PgConnectOptions, name: &str) -> Result<(), DbError> {
+    let mut conn = connect_owner(maintenance).await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(name)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        conn.execute(format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")).as_str())
+            .await?;
+    }
+    conn.close().await?;
+    Ok(())
+}
+
+fn connect_error(options: &PgConnectOptions, source: sqlx::Error) -> DbError {
+    let target = format!(
+        "{}:{}/{}",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default)")
+    );
+    let hint = if std::env::var_os("DATABASE_URL").is_some() {
+        " (DATABASE_URL is set; unset it to use the embedded PostgreSQL)"
+    } else {
+        ""
+    };
+    DbError::Connect {
+        target,
+        hint,
+        source,
+    }
+}

@@ -1,0 +1,10 @@
+//! Server-only code: configuration, database, repositories and the HTTP application.
+
+pub mod app;
+pub mod cli;
+pub mod db;
+pub mod password;
+pub mod runs;
+pub mod seed;
+pub mod state;
+pub mod users;

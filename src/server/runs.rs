@@ -1,0 +1,163 @@
+//! The runs repository: every SQL statement on `agent_runs` lives here. Each function takes a
+//! [`ScopedTx`], so row-level security is always on.
+
+use crate::model::{AgentRun, RunFilter, RunStats, RunStatus};
+use crate::server::db::ScopedTx;
+use chrono::{DateTime, Utc};
+use sqlx::{Postgres, QueryBuilder};
+use uuid::Uuid;
+
+const RUN_COLUMNS: &str =
+    "id, task_id, user_id, agent_name, task, status, progress_percent, current_step, \
+     attempt, result, error, verification_evidence, metadata, tokens_in, tokens_out, cost_usd, \
+     created_at, started_at, completed_at, updated_at";
+
+/// Newest first, at most `limit` runs matching `filter`.
+pub async fn list(
+    tx: &mut ScopedTx,
+    filter: &RunFilter,
+    limit: u32,
+) -> Result<Vec<AgentRun>, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
+    push_filter(&mut query, tx.owner_filter(), filter);
+    query.push(" ORDER BY created_at DESC, id DESC LIMIT ");
+    query.push_bind(i64::from(limit));
+    query.build_query_as().fetch_all(tx.conn()).await
+}
+
+pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// Totals for the scoped user over runs created since `since` (None: all time).
+pub async fn stats(
+    tx: &mut ScopedTx,
+    since: Option<DateTime<Utc>>,
+) -> Result<RunStats, sqlx::Error> {
+    let user_id = tx.principal().user_id;
+    sqlx::query_as("SELECT * FROM run_stats_for_user($1, $2)")
+        .bind(user_id)
+        .bind(since)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// The WHERE clause of a run filter. `owner` names the user explicitly (RLS would filter anyway) so
+/// the planner can use the (user_id, ...) indexes.
+fn push_filter(query: &mut QueryBuilder<'_, Postgres>, owner: Option<Uuid>, filter: &RunFilter) {
+    query.push(" WHERE true");
+    if let Some(user_id) = owner {
+        query.push(" AND user_id = ").push_bind(user_id);
+    }
+    if !filter.statuses.is_empty() {
+        query
+            .push(" AND status = ANY(")
+            .push_bind(filter.statuses.clone())
+            .push(")");
+    }
+    if filter.active_only {
+        query.push(" AND status NOT IN ('completed', 'failed', 'cancelled', 'timed_out')");
+    }
+    if let Some(agent) = &filter.agent_name {
+        query.push(" AND agent_name = ").push_bind(agent.clone());
+    }
+    if let Some(task_id) = filter.task_id {
+        query.push(" AND task_id = ").push_bind(task_id);
+    }
+    if let Some(run_id) = filter.run_id {
+        query.push(" AND id = ").push_bind(run_id);
+    }
+    if let Some(search) = filter.search_text() {
+        let pattern = format!("%{}%", escape_like(search));
+        query
+            .push(" AND (agent_name ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR task ILIKE ")
+            .push_bind(pattern.clone())
+            .push(" OR current_step ILIKE ")
+            .push_bind(pattern)
+            .push(" OR id::text LIKE ")
+            .push_bind(format!("{}%", escape_like(&search.to_ascii_lowercase())))
+            .push(")");
+    }
+}
+
+/// Makes user text match literally inside a LIKE pattern.
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// A run to insert as it is, used by the demo seed (the publisher writes through transitions instead).
+pub struct SeedRun<'a> {
+    pub agent_name: &'a str,
+    pub task: &'a str,
+    pub status: RunStatus,
+    pub progress_percent: f32,
+    pub current_step: Option<&'a str>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<&'a str>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn insert_seed(tx: &mut ScopedTx, run: &SeedRun<'_>) -> Result<Uuid, sqlx::Error> {
+    let user_id = tx.principal().user_id;
+    let kind = match run.status {
+        RunStatus::Completed => "completed",
+        RunStatus::Failed => "failed",
+        RunStatus::Cancelled => "cancelled",
+        RunStatus::TimedOut => "timed_out",
+        RunStatus::Pending => "started",
+        _ => "status",
+    };
+    sqlx::query_scalar(
+        "WITH run AS (
+             INSERT INTO agent_runs (user_id, agent_name, task, status, progress_percent, current_step,
+                                     result, error, created_at, started_at, completed_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($11, $10, $9))
+             RETURNING id, status, progress_percent, current_step, user_id
+         ), event AS (
+             INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step)
+             SELECT id, user_id, $12, status, progress_percent, current_step FROM run
+         )
+         SELECT id FROM run",
+    )
+    .bind(user_id)
+    .bind(run.agent_name)
+    .bind(run.task)
+    .bind(run.status)
+    .bind(run.progress_percent)
+    .bind(run.current_step)
+    .bind(&run.result)
+    .bind(run.error)
+    .bind(run.created_at)
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .bind(kind)
+    .fetch_one(tx.conn())
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_match_literally() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -1,0 +1,11 @@
+mod error_panel;
+mod progress_bar;
+mod run_card;
+mod runs_table;
+mod status_badge;
+
+pub use error_panel::ErrorPanel;
+pub use progress_bar::ProgressBar;
+pub use run_card::RunCard;
+pub use runs_table::RunsTable;
+pub use status_badge::StatusBadge;

@@ -1,0 +1,6 @@
+//! The pages and components, rendered on the server and hydrated in the browser.
+
+pub mod app;
+pub mod components;
+pub mod format;
+pub mod pages;

@@ -1,0 +1,186 @@
+//! Shared by the integration tests: a PostgreSQL server (DATABASE_URL, or a throw-away embedded cluster
+//! under RUNWIRE_TEST_DATA_DIR), a migrated template database, and a fresh database per test.
+#![allow(dead_code)]
+
+use runwire::model::{CurrentUser, UserRole};
+use runwire::server::db::{
+    self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
+};
+use runwire::server::state::AppState;
+use runwire::server::{app, password, users};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+struct TestServer {
+    maintenance: PgConnectOptions,
+    template: String,
+}
+
+static SERVER: OnceLock<TestServer> = OnceLock::new();
+
+fn test_server() -> &'static TestServer {
+    SERVER.get_or_init(|| {
+        // Its own thread and runtime: each #[tokio::test] has a runtime of its own, and this runs once.
+        std::thread::spawn(|| {
+            let maintenance = match std::env::var("DATABASE_URL") {
+                Ok(url) => url.parse().expect("DATABASE_URL is a PostgreSQL URL"),
+                Err(_) => start_embedded(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let template = runtime.block_on(prepare_template(&maintenance));
+            TestServer {
+                maintenance,
+                template,
+            }
+        })
+        .join()
+        .expect("the test database server starts")
+    })
+}
+
+fn start_embedded() -> PgConnectOptions {
+    let root = std::env::var_os("RUNWIRE_TEST_DATA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-db"));
+    std::fs::create_dir_all(&root).unwrap();
+    // Test binaries may run in parallel processes (nextest): one of them creates the cluster.
+    let lock = std::fs::File::create(root.join("cluster.lock")).unwrap();
+    let _guard = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, err)| err)
+        .unwrap();
+    let cluster = EmbeddedPostgres::start(&root.join("postgres"), Durability::Fast)
+        .unwrap_or_else(|err| panic!("embedded PostgreSQL for tests: {err}"));
+    let options = cluster.connect_options("postgres");
+    // Left running for the next test binary; `make test` stops it at the end.
+    cluster.keep_running();
+    options
+}
+
+/// A migrated template, named after the migrations so a schema change gets a new one.
+async fn prepare_template(maintenance: &PgConnectOptions) -> String {
+    let digest: u64 = MIGRATOR.iter().fold(0xcbf29ce484222325, |acc, m| {
+        m.checksum
+            .iter()
+            .fold(acc, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100000001b3))
+    });
+    let name = format!("runwire_tpl_{digest:016x}");
+    let mut conn = PgConnection::connect_with(maintenance).await.unwrap();
+    conn.execute("SELECT pg_advisory_lock(727274)")
+        .await
+        .unwrap();
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    if !exists {
+        let building = format!("{name}_building");
+        conn.execute(format!("DROP DATABASE IF EXISTS {building}").as_str())
+            .await
+            .unwrap();
+        conn.execute(format!("CREATE DATABASE {building}").as_str())
+            .await
+            .unwrap();
+        let mut db = PgConnection::connect_with(&maintenance.clone().database(&building))
+            .await
+            .unwrap();
+        MIGRATOR
+            .run(&mut db)
+            .await
+            .expect("migrations apply to an empty database");
+        db.close().await.unwrap();
+        conn.execute(format!("ALTER DATABASE {building} RENAME TO {name}").as_str())
+            .await
+            .unwrap();
+    }
+    conn.execute("SELECT pg_advisory_unlock(727274)")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    name
+}
+
+/// A fresh, migrated database of its own.
+pub struct TestDb {
+    pub name: String,
+    /// Owner (superuser) options: for set-up that the application role may not do.
+    pub owner: PgConnectOptions,
+    /// The application pool: every connection runs as `runwire_app`, as in production.
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn new() -> TestDb {
+        let server = test_server();
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = PgConnection::connect_with(&server.maintenance)
+            .await
+            .unwrap();
+        conn.execute(format!("CREATE DATABASE {name} TEMPLATE {}", server.template).as_str())
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        let owner = server.maintenance.clone().database(&name);
+        let pool = db::app_pool(&owner, 10).await.unwrap();
+        TestDb { name, owner, pool }
+    }
+
+    pub async fn owner_conn(&self) -> PgConnection {
+        PgConnection::connect_with(&self.owner).await.unwrap()
+    }
+
+    pub async fn user(&self, email: &str, role: UserRole) -> CurrentUser {
+        // A cheap fixed hash: argon2 is exercised by its own tests; these users never sign in.
+        let hash = password::hash("test-password").unwrap();
+        users::ensure(&self.pool, email, &hash, role).await.unwrap()
+    }
+
+    pub async fn scoped(&self, user: &CurrentUser) -> ScopedTx {
+        begin_scoped(&self.pool, principal(user)).await.unwrap()
+    }
+}
+
+pub fn principal(user: &CurrentUser) -> Principal {
+    Principal {
+        user_id: user.id,
+        role: user.role,
+    }
+}
+
+/// The real application router, served on a free port for the duration of a test.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub db: TestDb,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn start(db: TestDb, demo_user: Option<Principal>) -> TestApp {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let state = AppState {
+            leptos_options: app::leptos_options(addr).unwrap(),
+            pool: db.pool.clone(),
+            demo_user,
+        };
+        tokio::spawn(async move {
+            axum::serve(listener, app::router(state)).await.unwrap();
+        });
+        TestApp {
+            addr,
+            db,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
