@@ -294,29 +294,28 @@ impl Drop for EmbeddedPostgres {
 
 /// A directory holding initdb and pg_ctl: PATH first, then Debian's versioned folders, newest first.
 fn find_bin_dir() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    find_bin_dir_in(std::env::split_paths(&path), Path::new("/usr/lib/postgresql"))
+}
+
+fn find_bin_dir_in(path: impl Iterator<Item = PathBuf>, debian_root: &Path) -> Option<PathBuf> {
     let has_tools = |dir: &Path| {
         ["initdb", "pg_ctl", "postgres"]
             .iter()
-            .all(|t| dir.join(t).is_file())
+            .all(|tool| dir.join(tool).is_file())
     };
-    let from_path = std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+    let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir(debian_root)
+        .map(|dirs| {
+            dirs.flatten()
+                .filter_map(|dir| {
+                    let version = dir.file_name().to_str()?.parse().ok()?;
+                    Some((version, dir.path().join("bin")))
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    let mut debian: Vec<PathBuf> = fs::read_dir("/usr/lib/postgresql")
-        .map(|dirs| dirs.flatten().map(|d| d.path().join("bin")).collect())
-        .unwrap_or_default();
-    debian.sort_by_key(|p| {
-        std::cmp::Reverse(
-            p.parent()
-                .and_then(|v| v.file_name())
-                .and_then(|v| v.to_str())
-                .and_then(|v| v.parse::<u32>().ok())
-                .unwrap_or(0),
-        )
-    });
-    from_path
-        .into_iter()
-        .chain(debian)
+    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    path.chain(versioned.into_iter().map(|(_, dir)| dir))
         .find(|dir| has_tools(dir))
 }
 
@@ -352,5 +351,43 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError + '_ {
     move |source| EmbeddedError::Io {
         path: path.to_owned(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_install(dir: &Path) {
+        fs::create_dir_all(dir).unwrap();
+        for tool in ["initdb", "pg_ctl", "postgres"] {
+            fs::write(dir.join(tool), "").unwrap();
+        }
+    }
+
+    #[test]
+    fn binaries_are_found_on_path_first_then_newest_debian_version() {
+        let root = std::env::temp_dir().join(format!("runwire-bins-{}", std::process::id()));
+        let on_path = root.join("path-bin");
+        let debian = root.join("debian");
+        fake_install(&debian.join("13/bin"));
+        fake_install(&debian.join("15/bin"));
+        fs::create_dir_all(debian.join("notes")).unwrap();
+
+        let found = find_bin_dir_in(std::iter::once(on_path.clone()), &debian);
+        assert_eq!(found, Some(debian.join("15/bin")));
+        fake_install(&on_path);
+        let found = find_bin_dir_in(std::iter::once(on_path.clone()), &debian);
+        assert_eq!(found, Some(on_path));
+        let none = find_bin_dir_in(std::iter::empty(), &root.join("missing"));
+        assert_eq!(none, None);
+        fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn missing_binaries_error_names_the_fix() {
+        let message = EmbeddedError::BinariesNotFound.to_string();
+        assert!(message.contains("apt-get install postgresql"));
+        assert!(message.contains("DATABASE_URL"));
     }
 }

@@ -24,11 +24,12 @@ pub const EMBEDDED_DATABASE: &str = "runwire";
 pub enum DbError {
     #[error("DATABASE_URL is not a valid PostgreSQL URL ({0}); expected postgres://user:password@host:port/database")]
     BadUrl(String),
-    #[error("cannot connect to PostgreSQL at {target}: {source}; check that the server runs and the credentials are right{hint}")]
+    #[error("cannot connect to PostgreSQL at {target}: {cause}; check that the server runs and the credentials are right{hint}")]
     Connect {
         target: String,
         hint: &'static str,
-        source: sqlx::Error,
+        // not a #[source]: the message already says it, and error chains would say it twice
+        cause: sqlx::Error,
     },
     #[error("applying migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
@@ -108,7 +109,7 @@ pub async fn app_pool(owner: &PgConnectOptions, max_connections: u32) -> Result<
         })
         .connect_with(options.clone())
         .await
-        .map_err(|source| connect_error(&options, source))
+        .map_err(|cause| connect_error(&options, cause))
 }
 
 pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, DbError> {
@@ -138,7 +139,7 @@ pub async fn ensure_database(maintenance: &PgConnectOptions, name: &str) -> Resu
     Ok(())
 }
 
-fn connect_error(options: &PgConnectOptions, source: sqlx::Error) -> DbError {
+fn connect_error(options: &PgConnectOptions, cause: sqlx::Error) -> DbError {
     let target = format!(
         "{}:{}/{}",
         options.get_host(),
@@ -153,6 +154,6 @@ fn connect_error(options: &PgConnectOptions, source: sqlx::Error) -> DbError {
     DbError::Connect {
         target,
         hint,
-        source,
+        cause,
     }
 }
