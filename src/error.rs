@@ -15,6 +15,9 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("sign in to continue")]
     Unauthorized,
+    /// Sign-in failed. Deliberately silent on whether the email exists.
+    #[error("wrong email or password")]
+    InvalidCredentials,
     /// Unknown, or owned by someone else: both look the same so ids cannot be probed.
     #[error("not found")]
     NotFound,
@@ -45,7 +48,7 @@ impl AppError {
     pub fn status_code(&self) -> u16 {
         match self {
             AppError::BadRequest(_) => 400,
-            AppError::Unauthorized => 401,
+            AppError::Unauthorized | AppError::InvalidCredentials => 401,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge { .. } => 413,
@@ -62,6 +65,7 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Validation { .. } => "validation",
             AppError::Unauthorized => "unauthorized",
+            AppError::InvalidCredentials => "invalid_credentials",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
@@ -76,7 +80,16 @@ impl FromServerFnError for AppError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        AppError::ServerFn(value.to_string())
+        match value {
+            // the request could not be read: the caller's fault
+            ServerFnErrorErr::Deserialization(_)
+            | ServerFnErrorErr::Args(_)
+            | ServerFnErrorErr::MissingArg(_)
+            | ServerFnErrorErr::UnsupportedRequestMethod(_) => {
+                AppError::BadRequest(value.to_string())
+            }
+            _ => AppError::ServerFn(value.to_string()),
+        }
     }
 }
 
@@ -91,6 +104,9 @@ impl From<crate::model::RunFilterError> for AppError {
 }
 
 #[cfg(feature = "ssr")]
+pub use ssr::server_fn_error_status;
+
+#[cfg(feature = "ssr")]
 mod ssr {
     use super::AppError;
 
@@ -101,6 +117,53 @@ mod ssr {
             tracing::error!(%reference, "internal error: {cause}");
             AppError::Internal { reference }
         }
+    }
+
+    /// The one place errors become HTTP responses: `{ "error": ..., "code": ... }` (+ `field`).
+    impl axum::response::IntoResponse for AppError {
+        fn into_response(self) -> axum::response::Response {
+            let status = axum::http::StatusCode::from_u16(self.status_code())
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+            let mut body = serde_json::json!({ "error": self.to_string(), "code": self.code() });
+            if let AppError::Validation { field, .. } = &self {
+                body["field"] = serde_json::Value::from(field.as_str());
+            }
+            let mut response = (status, axum::Json(body)).into_response();
+            if let AppError::RateLimited { retry_after_secs } = self {
+                response.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(retry_after_secs),
+                );
+            }
+            response
+        }
+    }
+
+    /// Server functions answer every error with 500; this gives each the status its `AppError` names
+    /// (401, 404, 422, 429 ...) and a Retry-After when rate limited. Other responses pass untouched.
+    pub async fn server_fn_error_status(
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> axum::response::Response {
+        use axum::http::{header, HeaderValue, StatusCode};
+        let response = next.run(request).await;
+        if !response.headers().contains_key("serverfnerror") {
+            return response;
+        }
+        let (mut parts, body) = response.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, 1 << 20).await else {
+            parts.status = StatusCode::INTERNAL_SERVER_ERROR;
+            return axum::response::Response::from_parts(parts, axum::body::Body::empty());
+        };
+        if let Ok(err) = serde_json::from_slice::<AppError>(&bytes) {
+            parts.status = StatusCode::from_u16(err.status_code()).unwrap_or(parts.status);
+            if let AppError::RateLimited { retry_after_secs } = err {
+                parts
+                    .headers
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+        }
+        axum::response::Response::from_parts(parts, axum::body::Body::from(bytes))
     }
 
     impl From<sqlx::Error> for AppError {

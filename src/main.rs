@@ -1,7 +1,11 @@
+use anyhow::Context;
 use clap::Parser;
-use runwire::server::cli::{Cli, Command, DbAction};
+use runwire::model::{normalize_email, UserRole};
+use runwire::server::auth::{self, tokens};
+use runwire::server::cli::{Cli, Command, Config, DbAction, TokenAction, UserAction};
 use runwire::server::db::{Database, Durability, EmbeddedPostgres, EMBEDDED_DATABASE};
-use runwire::server::{app, seed};
+use runwire::server::{app, seed, users};
+use sqlx::PgPool;
 use std::process::ExitCode;
 
 #[tokio::main]
@@ -48,6 +52,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Token {
+            action: TokenAction::Create { email, name },
+        } => {
+            with_pool(&config, |pool| async move {
+                let email = normalize_email(&email).map_err(anyhow::Error::msg)?;
+                let user = users::find_by_email(&pool, &email)
+                    .await?
+                    .with_context(|| format!("no user with email {email}"))?;
+                let (_, token) = tokens::create(&pool, user.id, &name).await?;
+                println!("{token}");
+                Ok(())
+            })
+            .await
+        }
+        Command::User {
+            action: UserAction::Create { email, admin },
+        } => {
+            let password = match std::env::var("RUNWIRE_NEW_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let role = if admin {
+                UserRole::Admin
+            } else {
+                UserRole::User
+            };
+            with_pool(&config, |pool| async move {
+                let user = auth::register(&pool, &email, &password, role).await?;
+                println!("created {} ({})", user.email, user.role.as_str());
+                Ok(())
+            })
+            .await
+        }
         Command::Db { action } => {
             let dir = config.data_dir.join("postgres");
             match action {
@@ -72,4 +113,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Runs `work` with a migrated application pool, then shuts the database down again.
+async fn with_pool<F, Fut>(config: &Config, work: F) -> anyhow::Result<()>
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let mut db = Database::locate(config.database_url.as_deref(), &config.data_dir).await?;
+    db.migrate().await?;
+    let pool = db.app_pool(2).await?;
+    let result = work(pool.clone()).await;
+    pool.close().await;
+    db.stop()?;
+    result
 }

@@ -6,6 +6,7 @@ use common::{principal, TestApp, TestDb};
 use runwire::error::AppError;
 use runwire::model::{AgentRun, RunStatus};
 use runwire::server::seed;
+use runwire::server::seed::{DEMO_EMAIL, DEMO_PASSWORD};
 use serde_json::json;
 
 async fn demo_app() -> TestApp {
@@ -14,10 +15,28 @@ async fn demo_app() -> TestApp {
     TestApp::start(db, Some(principal(&demo))).await
 }
 
+/// The demo app and a client signed in with the demo account's printed password.
+async fn demo_session() -> (TestApp, reqwest::Client) {
+    let app = demo_app().await;
+    let client = common::browser();
+    let response = client
+        .post(app.url("/api/sign_in"))
+        .form(&[
+            ("email", DEMO_EMAIL),
+            ("password", DEMO_PASSWORD),
+            ("next", ""),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    (app, client)
+}
+
 #[tokio::test]
 async fn dashboard_is_server_rendered_with_the_seeded_runs() {
-    let app = demo_app().await;
-    let response = app.http.get(app.url("/dashboard")).send().await.unwrap();
+    let (app, client) = demo_session().await;
+    let response = client.get(app.url("/dashboard")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers()["content-type"]
         .to_str()
@@ -34,28 +53,16 @@ async fn dashboard_is_server_rendered_with_the_seeded_runs() {
 
 #[tokio::test]
 async fn the_status_filter_in_the_url_is_applied_on_the_server() {
-    let app = demo_app().await;
-    let html = app
-        .http
-        .get(app.url("/dashboard?status=failed"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (app, client) = demo_session().await;
+    let page = |path: &'static str| {
+        let request = client.get(app.url(path));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = page("/dashboard?status=failed").await;
     assert_eq!(html.matches("<tr data-run-id=").count(), 1);
     assert!(html.contains("Fix the flaky test in the payments module"));
 
-    let html = app
-        .http
-        .get(app.url("/dashboard?status=exploded"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = page("/dashboard?status=exploded").await;
     assert!(html.contains("unknown run status `exploded`"), "{html}");
     assert_eq!(html.matches("<tr data-run-id=").count(), 0);
 }
@@ -89,8 +96,8 @@ async fn seeding_twice_adds_nothing() {
 
 #[tokio::test]
 async fn unknown_paths_answer_404_with_the_app_shell() {
-    let app = demo_app().await;
-    let response = app.http.get(app.url("/no/such/page")).send().await.unwrap();
+    let (app, client) = demo_session().await;
+    let response = client.get(app.url("/no/such/page")).send().await.unwrap();
     assert_eq!(response.status(), 404);
     let html = response.text().await.unwrap();
     assert!(html.contains("404 · Page not found"));
@@ -99,9 +106,8 @@ async fn unknown_paths_answer_404_with_the_app_shell() {
 
 #[tokio::test]
 async fn list_runs_server_function_filters_and_validates() {
-    let app = demo_app().await;
-    let call =
-        |body: serde_json::Value| app.http.post(app.url("/api/list_runs")).json(&body).send();
+    let (app, client) = demo_session().await;
+    let call = |body: serde_json::Value| client.post(app.url("/api/list_runs")).json(&body).send();
     let response = call(json!({"filter": {"statuses": ["completed"]}, "limit": 50}))
         .await
         .unwrap();
@@ -166,16 +172,10 @@ async fn list_runs_server_function_filters_and_validates() {
 
 #[tokio::test]
 async fn server_functions_refuse_anonymous_callers() {
-    let db = TestDb::new().await;
-    seed::seed_demo(&db.pool).await.unwrap();
-    let app = TestApp::start(db, None).await;
+    let app = demo_app().await;
     let response = app
-        .http
-        .post(app.url("/api/list_runs"))
-        .json(&json!({"filter": {}, "limit": 5}))
-        .send()
-        .await
-        .unwrap();
+        .call(&app.http, "list_runs", json!({"filter": {}, "limit": 5}))
+        .await;
     let err: AppError = response.json().await.unwrap();
     assert_eq!(err, AppError::Unauthorized);
 }

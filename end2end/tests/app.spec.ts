@@ -1,9 +1,5 @@
-import { test, expect, Page } from '@playwright/test';
-
-// Set by `hydrate()` once the WASM bundle has taken over the server-rendered page.
-async function waitForHydration(page: Page) {
-  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1, { timeout: 30_000 });
-}
+import { test, expect } from '@playwright/test';
+import { signInAsDemo, waitForHydration } from './helpers';
 
 test('landing page renders with the main navigation', async ({ page }) => {
   await page.goto('/');
@@ -13,9 +9,10 @@ test('landing page renders with the main navigation', async ({ page }) => {
   await expect(nav.getByRole('link', { name: 'Dashboard' })).toHaveAttribute('href', '/dashboard');
 });
 
-test('dashboard is server-rendered with the seeded runs', async ({ page, request }) => {
+test('dashboard is server-rendered with the seeded runs', async ({ page }) => {
+  await signInAsDemo(page);
   // The raw HTML, before any script runs, already holds the runs.
-  const html = await (await request.get('/dashboard')).text();
+  const html = await (await page.request.get('/dashboard')).text();
   expect(html).toContain('Survey recent papers on retrieval-augmented generation');
   expect(html).toContain('Fix the flaky test in the payments module');
 
@@ -29,6 +26,7 @@ test('dashboard is server-rendered with the seeded runs', async ({ page, request
 });
 
 test('the status filter works once hydrated and lives in the URL', async ({ page }) => {
+  await signInAsDemo(page);
   await page.goto('/dashboard');
   await waitForHydration(page);
   // Without hydration this select would do nothing: the list is refetched through a server function.
@@ -48,6 +46,7 @@ test('the status filter works once hydrated and lives in the URL', async ({ page
 });
 
 test('an unknown status in the URL is a visible error, not a broken page', async ({ page }) => {
+  await signInAsDemo(page);
   await page.goto('/dashboard?status=exploded');
   await expect(page.getByRole('alert')).toContainText('unknown run status `exploded`');
   await waitForHydration(page);
@@ -56,12 +55,14 @@ test('an unknown status in the URL is a visible error, not a broken page', async
 });
 
 test('agents page shows recent runs as cards', async ({ page }) => {
+  await signInAsDemo(page);
   await page.goto('/agents');
   await expect(page.locator('.run-card')).toHaveCount(10);
   await expect(page.locator('.run-card').first().locator('.agent-name')).not.toBeEmpty();
 });
 
 test('unknown pages answer 404 with the app shell', async ({ page }) => {
+  await signInAsDemo(page);
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { level: 1 })).toHaveText('404 · Page not found');

@@ -30,3 +30,13 @@ pub async fn get_run_stats(window: StatsWindow) -> Result<RunStats, AppError> {
     tx.commit().await?;
     Ok(stats)
 }
+
+/// One of the caller's runs; another user's run is "not found", exactly like a missing one.
+#[server(endpoint = "get_run", input = Json)]
+pub async fn get_run(id: uuid::Uuid) -> Result<AgentRun, AppError> {
+    use crate::server::runs;
+    let mut tx = super::ssr::scoped_tx().await?;
+    let run = runs::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(run)
+}

@@ -12,4 +12,7 @@ pub use filter::{RunFilter, RunFilterError, RUN_PAGE_MAX, SEARCH_MAX_CHARS};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{RunStats, StatsWindow};
 pub use status::{ParseRunStatusError, RunStatus};
-pub use user::{CurrentUser, UserRole};
+pub use user::{
+    check_new_password, normalize_email, ApiToken, CurrentUser, SessionInfo, UserRole,
+    EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
+};

@@ -1,5 +1,6 @@
 //! The HTTP application: Leptos pages and server functions on axum, and the process around it.
 
+use crate::server::auth;
 use crate::server::cli::Config;
 use crate::server::db::{Database, Principal};
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
@@ -24,6 +25,13 @@ pub fn router(state: AppState) -> Router {
             move || shell(leptos_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(axum::middleware::from_fn(
+            crate::error::server_fn_error_status,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::identify,
+        ))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(state)
@@ -79,10 +87,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.demo {
         println!("demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}");
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("serving HTTP")?;
     pool.close().await;
     db.stop()?;
     println!("runwire stopped");

@@ -55,6 +55,16 @@ pub enum Command {
     Migrate,
     /// Create the demo user and demo runs, then exit.
     Seed,
+    /// Manage API tokens (for scripts and CI).
+    Token {
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Manage the embedded PostgreSQL cluster.
     Db {
         #[command(subcommand)]
@@ -70,4 +80,27 @@ pub enum DbAction {
     Stop,
     /// Print a psql-ready URL of the embedded database (it contains the password).
     Url,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum TokenAction {
+    /// Create an API token for a user; prints only the token, for `TOKEN=$(runwire token create ...)`.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum UserAction {
+    /// Create a user; the password is read from RUNWIRE_NEW_PASSWORD or the first line of stdin.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Make the user an admin (sees every user's runs).
+        #[arg(long)]
+        admin: bool,
+    },
 }

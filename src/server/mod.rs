@@ -1,6 +1,7 @@
 //! Server-only code: configuration, database, repositories and the HTTP application.
 
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod db;
 pub mod password;

@@ -1,5 +1,6 @@
 //! The users repository.
 
+use crate::error::AppError;
 use crate::model::{CurrentUser, UserRole};
 use sqlx::PgPool;
 
@@ -27,4 +28,40 @@ pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<CurrentU
         .bind(email)
         .fetch_optional(pool)
         .await
+}
+
+/// A new user; a taken email is a field error on `email`.
+pub async fn create(
+    pool: &PgPool,
+    email: &str,
+    password_hash: &str,
+    role: UserRole,
+) -> Result<CurrentUser, AppError> {
+    sqlx::query_as(
+        "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) RETURNING id, email, role",
+    )
+    .bind(email)
+    .bind(password_hash)
+    .bind(role)
+    .fetch_one(pool)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AppError::validation("email", "an account with this email already exists")
+        }
+        _ => AppError::from(err),
+    })
+}
+
+/// The user and their password hash, for sign-in only.
+pub async fn find_credentials(
+    pool: &PgPool,
+    email: &str,
+) -> Result<Option<(CurrentUser, String)>, sqlx::Error> {
+    let row: Option<(uuid::Uuid, String, UserRole, String)> =
+        sqlx::query_as("SELECT id, email, role, password_hash FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.map(|(id, email, role, hash)| (CurrentUser { id, email, role }, hash)))
 }

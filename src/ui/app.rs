@@ -1,4 +1,7 @@
-use crate::ui::pages::{AgentsPage, DashboardPage, LandingPage, NotFound};
+use crate::ui::pages::{
+    AgentsPage, DashboardPage, LandingPage, NotFound, SignInPage, SignUpPage, TokensPage,
+};
+use crate::ui::session::Session;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
@@ -28,6 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    Session::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/runwire.css"/>
         <Title text="runwire"/>
@@ -36,8 +40,11 @@ pub fn App() -> impl IntoView {
             <main class="page">
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=LandingPage/>
+                    <Route path=path!("/signin") view=SignInPage/>
+                    <Route path=path!("/signup") view=SignUpPage/>
                     <Route path=path!("/agents") view=AgentsPage/>
                     <Route path=path!("/dashboard") view=DashboardPage/>
+                    <Route path=path!("/settings/tokens") view=TokensPage/>
                 </Routes>
             </main>
         </Router>
@@ -46,6 +53,7 @@ pub fn App() -> impl IntoView {
 
 #[component]
 fn Header() -> impl IntoView {
+    let session = Session::expect();
     view! {
         <header class="topbar">
             <a class="brand" href="/">
@@ -56,6 +64,24 @@ fn Header() -> impl IntoView {
                 <A href="/agents">"Agents"</A>
                 <A href="/dashboard">"Dashboard"</A>
             </nav>
+            <div class="account">
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let info = session.info.await.unwrap_or_default();
+                        match info.user {
+                            Some(user) => view! {
+                                <A href="/settings/tokens" attr:class="account-link">"API tokens"</A>
+                                <span class="account-email" data-testid="account-email">{user.email}</span>
+                                <ActionForm action=session.sign_out attr:class="inline-form">
+                                    <button type="submit" class="button small">"Sign out"</button>
+                                </ActionForm>
+                            }
+                            .into_any(),
+                            None => view! { <a class="button small primary" href="/signin">"Sign in"</a> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </div>
         </header>
     }
 }

@@ -14,6 +14,17 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
+pub const TEST_PASSWORD: &str = "test-password";
+
+/// A client that keeps cookies and does not follow redirects, so tests can see them.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
 struct TestServer {
     maintenance: PgConnectOptions,
     template: String,
@@ -136,9 +147,9 @@ impl TestDb {
         PgConnection::connect_with(&self.owner).await.unwrap()
     }
 
+    /// A user whose password is [`TEST_PASSWORD`].
     pub async fn user(&self, email: &str, role: UserRole) -> CurrentUser {
-        // A cheap fixed hash: argon2 is exercised by its own tests; these users never sign in.
-        let hash = password::hash("test-password").unwrap();
+        let hash = password::hash(TEST_PASSWORD).unwrap();
         users::ensure(&self.pool, email, &hash, role).await.unwrap()
     }
 
@@ -171,13 +182,46 @@ impl TestApp {
             demo_user,
         };
         tokio::spawn(async move {
-            axum::serve(listener, app::router(state)).await.unwrap();
+            let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, service).await.unwrap();
         });
         TestApp {
             addr,
             db,
-            http: reqwest::Client::new(),
+            http: browser(),
         }
+    }
+
+    /// A browser-like client signed in as `email` (password [`TEST_PASSWORD`]).
+    pub async fn signed_in(&self, email: &str) -> reqwest::Client {
+        let client = browser();
+        let response = client
+            .post(self.url("/api/sign_in"))
+            .form(&[("email", email), ("password", TEST_PASSWORD), ("next", "")])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "sign-in as {email}: {}",
+            response.status()
+        );
+        client
+    }
+
+    /// Calls a JSON server function.
+    pub async fn call(
+        &self,
+        client: &reqwest::Client,
+        function: &str,
+        body: serde_json::Value,
+    ) -> reqwest::Response {
+        client
+            .post(self.url(&format!("/api/{function}")))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

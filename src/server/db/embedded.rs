@@ -295,7 +295,10 @@ impl Drop for EmbeddedPostgres {
 /// A directory holding initdb and pg_ctl: PATH first, then Debian's versioned folders, newest first.
 fn find_bin_dir() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    find_bin_dir_in(std::env::split_paths(&path), Path::new("/usr/lib/postgresql"))
+    find_bin_dir_in(
+        std::env::split_paths(&path),
+        Path::new("/usr/lib/postgresql"),
+    )
 }
 
 fn find_bin_dir_in(path: impl Iterator<Item = PathBuf>, debian_root: &Path) -> Option<PathBuf> {
@@ -314,7 +317,7 @@ fn find_bin_dir_in(path: impl Iterator<Item = PathBuf>, debian_root: &Path) -> O
                 .collect()
         })
         .unwrap_or_default();
-    versioned.sort_by(|a, b| b.0.cmp(&a.0));
+    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
     path.chain(versioned.into_iter().map(|(_, dir)| dir))
         .find(|dir| has_tools(dir))
 }

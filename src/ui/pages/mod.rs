@@ -2,8 +2,12 @@ mod agents;
 mod dashboard;
 mod landing;
 mod not_found;
+mod sign_in;
+mod tokens;
 
 pub use agents::AgentsPage;
 pub use dashboard::DashboardPage;
 pub use landing::LandingPage;
 pub use not_found::NotFound;
+pub use sign_in::{SignInPage, SignUpPage};
+pub use tokens::TokensPage;
