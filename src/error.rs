@@ -103,6 +103,17 @@ impl From<crate::model::RunFilterError> for AppError {
     }
 }
 
+impl From<crate::model::RunUpdateError> for AppError {
+    fn from(err: crate::model::RunUpdateError) -> Self {
+        use crate::model::RunUpdateError as E;
+        match err {
+            E::Finished(_) | E::IllegalTransition { .. } => AppError::Conflict(err.to_string()),
+            E::TooLarge { max, .. } => AppError::PayloadTooLarge { limit_bytes: max },
+            _ => AppError::validation(err.field(), err.to_string()),
+        }
+    }
+}
+
 #[cfg(feature = "ssr")]
 pub use ssr::server_fn_error_status;
 

@@ -4,7 +4,7 @@ mod common;
 
 use common::{browser, TestApp, TestDb, TEST_PASSWORD};
 use runwire::error::AppError;
-use runwire::model::{AgentRun, ApiToken, SessionInfo, UserRole};
+use runwire::model::{AgentRun, ApiToken, RunPage, SessionInfo, UserRole};
 use runwire::server::auth::throttle::MAX_FAILURES_PER_EMAIL;
 use serde_json::json;
 
@@ -381,7 +381,7 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
         .await
         .unwrap();
     assert!(runs.status().is_success());
-    let _: Vec<AgentRun> = runs.json().await.unwrap();
+    let _: Vec<AgentRun> = runs.json::<RunPage>().await.unwrap().runs;
 
     // Malformed and unknown tokens are refused outright.
     for header in ["Bearer", "Bearer rw_unknown", "Basic abc", "Bearer "] {

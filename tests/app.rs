@@ -4,7 +4,7 @@ mod common;
 
 use common::{principal, TestApp, TestDb};
 use runwire::error::AppError;
-use runwire::model::{AgentRun, RunStatus};
+use runwire::model::{AgentRun, RunPage, RunStatus};
 use runwire::server::seed;
 use runwire::server::seed::{DEMO_EMAIL, DEMO_PASSWORD};
 use serde_json::json;
@@ -112,7 +112,7 @@ async fn list_runs_server_function_filters_and_validates() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let runs: Vec<AgentRun> = response.json().await.unwrap();
+    let runs: Vec<AgentRun> = response.json::<RunPage>().await.unwrap().runs;
     assert_eq!(runs.len(), 2);
     assert!(runs.iter().all(|r| r.status == RunStatus::Completed));
     assert!(runs[0].created_at >= runs[1].created_at, "newest first");
@@ -120,17 +120,19 @@ async fn list_runs_server_function_filters_and_validates() {
     let runs: Vec<AgentRun> = call(json!({"filter": {"search": "PAYMENTS"}, "limit": 50}))
         .await
         .unwrap()
-        .json()
+        .json::<RunPage>()
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(runs.len(), 1);
     let prefix = &runs[0].id.to_string()[..8];
     let by_id: Vec<AgentRun> = call(json!({"filter": {"search": prefix}, "limit": 50}))
         .await
         .unwrap()
-        .json()
+        .json::<RunPage>()
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(
         by_id.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![runs[0].id]
@@ -138,9 +140,10 @@ async fn list_runs_server_function_filters_and_validates() {
     let literal: Vec<AgentRun> = call(json!({"filter": {"search": "%"}, "limit": 50}))
         .await
         .unwrap()
-        .json()
+        .json::<RunPage>()
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert!(literal.is_empty(), "% is matched literally");
 
     let response = call(json!({"filter": {}, "limit": 0})).await.unwrap();

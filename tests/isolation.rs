@@ -7,7 +7,7 @@ mod common;
 use chrono::Utc;
 use common::{TestApp, TestDb};
 use runwire::error::AppError;
-use runwire::model::{AgentRun, ApiToken, RunStats, RunStatus, UserRole};
+use runwire::model::{AgentRun, ApiToken, RunPage, RunStats, RunStatus, UserRole};
 use runwire::server::runs::{self, SeedRun};
 use serde_json::json;
 use uuid::Uuid;
@@ -64,7 +64,7 @@ async fn list(w: &World, client: &reqwest::Client, filter: serde_json::Value) ->
         .call(client, "list_runs", json!({"filter": filter, "limit": 200}))
         .await;
     assert!(response.status().is_success());
-    let runs: Vec<AgentRun> = response.json().await.unwrap();
+    let runs: Vec<AgentRun> = response.json::<RunPage>().await.unwrap().runs;
     runs.into_iter().map(|r| r.id).collect()
 }
 
@@ -138,9 +138,10 @@ async fn api_tokens_carry_their_owner_and_nobody_else() {
         .send()
         .await
         .unwrap()
-        .json()
+        .json::<RunPage>()
         .await
-        .unwrap();
+        .unwrap()
+        .runs;
     assert_eq!(runs.iter().map(|r| r.id).collect::<Vec<_>>(), vec![w.a_run]);
 
     // B cannot see or revoke A's token: not found, and it keeps working.

@@ -284,7 +284,10 @@ async fn row_level_security_isolates_users_and_lets_admins_see_all() {
         .unwrap();
     assert_eq!(event_runs, vec![alice_run]);
     assert!(runs::get(&mut tx, bob_run).await.unwrap().is_none());
-    let listed = runs::list(&mut tx, &Default::default(), 50).await.unwrap();
+    let listed = runs::page(&mut tx, &Default::default(), None, 50)
+        .await
+        .unwrap()
+        .runs;
     assert_eq!(
         listed.iter().map(|r| r.id).collect::<Vec<_>>(),
         vec![alice_run]
@@ -334,9 +337,10 @@ async fn row_level_security_isolates_users_and_lets_admins_see_all() {
 
     // The admin sees both.
     let mut tx = db.scoped(&admin).await;
-    let mut all: Vec<Uuid> = runs::list(&mut tx, &Default::default(), 50)
+    let mut all: Vec<Uuid> = runs::page(&mut tx, &Default::default(), None, 50)
         .await
         .unwrap()
+        .runs
         .iter()
         .map(|r| r.id)
         .collect();

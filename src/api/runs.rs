@@ -1,24 +1,40 @@
 use crate::error::AppError;
-use crate::model::{AgentRun, RunFilter, RunStats, StatsWindow};
+use crate::model::{AgentRun, RunFilter, RunPage, RunStats, StatsWindow};
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
-/// The caller's newest runs matching `filter`.
+/// A page of the caller's newest runs matching `filter`; `cursor` is a previous page's `next_cursor`.
 #[server(endpoint = "list_runs", input = Json)]
-pub async fn list_runs(filter: RunFilter, limit: u32) -> Result<Vec<AgentRun>, AppError> {
-    use crate::model::RUN_PAGE_MAX;
+pub async fn list_runs(
+    filter: RunFilter,
+    #[server(default)] cursor: Option<String>,
+    limit: u32,
+) -> Result<RunPage, AppError> {
+    use crate::model::RunCursor;
     use crate::server::runs;
     filter.validate()?;
-    if !(1..=RUN_PAGE_MAX).contains(&limit) {
-        return Err(AppError::validation(
+    check_page_limit(limit)?;
+    let after = cursor
+        .as_deref()
+        .map(RunCursor::decode)
+        .transpose()
+        .map_err(|err| AppError::validation("cursor", err.to_string()))?;
+    let mut tx = super::ssr::scoped_tx().await?;
+    let page = runs::page(&mut tx, &filter, after, limit).await?;
+    tx.commit().await?;
+    Ok(page)
+}
+
+pub fn check_page_limit(limit: u32) -> Result<(), AppError> {
+    use crate::model::RUN_PAGE_MAX;
+    if (1..=RUN_PAGE_MAX).contains(&limit) {
+        Ok(())
+    } else {
+        Err(AppError::validation(
             "limit",
             format!("must be between 1 and {RUN_PAGE_MAX}"),
-        ));
+        ))
     }
-    let mut tx = super::ssr::scoped_tx().await?;
-    let list = runs::list(&mut tx, &filter, limit).await?;
-    tx.commit().await?;
-    Ok(list)
 }
 
 /// The caller's run totals over `window`.

@@ -68,8 +68,72 @@ impl RunFilter {
     }
 }
 
+/// Where the next page of a newest-first list starts: strictly older than this (created_at, id).
+/// Opaque to clients; keyset pagination never skips or repeats rows while new runs arrive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCursor {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed cursor: pass back the next_cursor of a previous page unchanged")]
+pub struct MalformedCursor;
+
+impl RunCursor {
+    pub fn of(run: &super::AgentRun) -> Self {
+        RunCursor {
+            created_at: run.created_at,
+            id: run.id,
+        }
+    }
+
+    pub fn encode(&self) -> String {
+        format!(
+            "{}_{}",
+            self.created_at.timestamp_micros(),
+            self.id.simple()
+        )
+    }
+
+    pub fn decode(text: &str) -> Result<Self, MalformedCursor> {
+        let (micros, id) = text.split_once('_').ok_or(MalformedCursor)?;
+        let micros: i64 = micros.parse().map_err(|_| MalformedCursor)?;
+        Ok(RunCursor {
+            created_at: chrono::DateTime::from_timestamp_micros(micros).ok_or(MalformedCursor)?,
+            id: Uuid::try_parse(id).map_err(|_| MalformedCursor)?,
+        })
+    }
+}
+
+/// One page of runs, newest first, and where the next one starts (None: this was the last).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunPage {
+    pub runs: Vec<super::AgentRun>,
+    pub next_cursor: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let cursor = RunCursor {
+            created_at: chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
+            id: Uuid::new_v4(),
+        };
+        assert_eq!(RunCursor::decode(&cursor.encode()), Ok(cursor));
+        for bad in [
+            "",
+            "abc",
+            "12_notauuid",
+            "x_00000000000000000000000000000000",
+            "_",
+            "9223372036854775807_00000000000000000000000000000000",
+        ] {
+            assert_eq!(RunCursor::decode(bad), Err(MalformedCursor), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

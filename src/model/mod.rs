@@ -5,13 +5,20 @@ mod filter;
 mod run;
 mod stats;
 mod status;
+mod update;
 mod user;
 
 pub use event::{RunEvent, RunEventKind};
-pub use filter::{RunFilter, RunFilterError, RUN_PAGE_MAX, SEARCH_MAX_CHARS};
+pub use filter::{
+    MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RUN_PAGE_MAX, SEARCH_MAX_CHARS,
+};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{RunStats, StatsWindow};
 pub use status::{ParseRunStatusError, RunStatus};
+pub use update::{
+    AppliedUpdate, NewRun, RunUpdate, RunUpdateError, AGENT_NAME_MAX_CHARS, ERROR_MAX_CHARS,
+    EVIDENCE_MAX_BYTES, REASON_MAX_CHARS, RESULT_MAX_BYTES, STEP_MAX_CHARS, TASK_MAX_CHARS,
+};
 pub use user::{
     check_new_password, normalize_email, ApiToken, CurrentUser, SessionInfo, UserRole,
     EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,

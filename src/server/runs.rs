@@ -1,7 +1,7 @@
 //! The runs repository: every SQL statement on `agent_runs` lives here. Each function takes a
 //! [`ScopedTx`], so row-level security is always on.
 
-use crate::model::{AgentRun, RunFilter, RunStats, RunStatus};
+use crate::model::{AgentRun, NewRun, RunCursor, RunFilter, RunPage, RunStats, RunStatus};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -12,17 +12,88 @@ const RUN_COLUMNS: &str =
      attempt, result, error, verification_evidence, metadata, tokens_in, tokens_out, cost_usd, \
      created_at, started_at, completed_at, updated_at";
 
-/// Newest first, at most `limit` runs matching `filter`.
-pub async fn list(
+/// Newest first, at most `limit` runs matching `filter`, older than `after` when given.
+pub async fn page(
     tx: &mut ScopedTx,
     filter: &RunFilter,
+    after: Option<RunCursor>,
     limit: u32,
-) -> Result<Vec<AgentRun>, sqlx::Error> {
+) -> Result<RunPage, sqlx::Error> {
     let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
     push_filter(&mut query, tx.owner_filter(), filter);
+    if let Some(cursor) = after {
+        query
+            .push(" AND (created_at, id) < (")
+            .push_bind(cursor.created_at)
+            .push(", ")
+            .push_bind(cursor.id)
+            .push(")");
+    }
+    // One extra row tells whether another page exists.
     query.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-    query.push_bind(i64::from(limit));
-    query.build_query_as().fetch_all(tx.conn()).await
+    query.push_bind(i64::from(limit) + 1);
+    let mut runs: Vec<AgentRun> = query.build_query_as().fetch_all(tx.conn()).await?;
+    let next_cursor = if runs.len() > limit as usize {
+        runs.truncate(limit as usize);
+        runs.last().map(|run| RunCursor::of(run).encode())
+    } else {
+        None
+    };
+    Ok(RunPage { runs, next_cursor })
+}
+
+/// Creates a run for the scoped user.
+pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::Error> {
+    let user_id = tx.principal().user_id;
+    sqlx::query_as(&format!(
+        "INSERT INTO agent_runs (user_id, task_id, agent_name, task, status, current_step, metadata,
+                                 started_at)
+         VALUES ($1, coalesce($2, gen_random_uuid()), $3, $4, $5, $6, coalesce($7, '{{}}'::jsonb),
+                 CASE WHEN $5 = 'in_progress'::run_status THEN now() END)
+         RETURNING {RUN_COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(new.task_id)
+    .bind(&new.agent_name)
+    .bind(&new.task)
+    .bind(new.status)
+    .bind(&new.step)
+    .bind(&new.metadata)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time.
+pub async fn lock(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+}
+
+/// Writes every field an update may change.
+pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                result = $6, error = $7, verification_evidence = $8, started_at = $9,
+                completed_at = $10
+         WHERE id = $1",
+    )
+    .bind(run.id)
+    .bind(run.status)
+    .bind(run.progress_percent)
+    .bind(&run.current_step)
+    .bind(run.attempt)
+    .bind(&run.result)
+    .bind(&run.error)
+    .bind(sqlx::types::Json(&run.verification_evidence))
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .execute(tx.conn())
+    .await
+    .map(drop)
 }
 
 pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {

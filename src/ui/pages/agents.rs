@@ -6,7 +6,7 @@ use leptos_meta::Title;
 
 #[component]
 pub fn AgentsPage() -> impl IntoView {
-    let runs = Resource::new(|| (), |_| list_runs(RunFilter::default(), 12));
+    let runs = Resource::new(|| (), |_| list_runs(RunFilter::default(), None, 12));
     view! {
         <Title text="Agents · runwire"/>
         <section class="agents">
@@ -15,7 +15,8 @@ pub fn AgentsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
                 <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
                     {move || Suspend::new(async move {
-                        runs.await.map(|runs| {
+                        runs.await.map(|page| {
+                            let runs = page.runs;
                             if runs.is_empty() {
                                 view! { <p class="empty">"No runs yet."</p> }.into_any()
                             } else {

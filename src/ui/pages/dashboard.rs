@@ -17,7 +17,7 @@ pub fn DashboardPage() -> impl IntoView {
         move || status_param.get(),
         |status| async move {
             let filter = filter_from_status_param(&status)?;
-            list_runs(filter, PAGE_SIZE).await
+            list_runs(filter, None, PAGE_SIZE).await
         },
     );
     let navigate = use_navigate();
@@ -48,7 +48,7 @@ pub fn DashboardPage() -> impl IntoView {
             </div>
             <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
                 <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                    {move || Suspend::new(async move { runs.await.map(|runs| view! { <RunsTable runs/> }) })}
+                    {move || Suspend::new(async move { runs.await.map(|page| view! { <RunsTable runs=page.runs/> }) })}
                 </ErrorBoundary>
             </Transition>
         </section>

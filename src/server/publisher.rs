@@ -1,0 +1,176 @@
+//! The AgentEventPublisher: the one write path for runs, used by the REST API, the built-in agents and
+//! anything else that reports work. Each call is one transaction that updates the run row and appends
+//! its event(s); the insert trigger NOTIFYs listeners when it commits.
+
+use crate::error::AppError;
+use crate::model::{AgentRun, NewRun, RunEventKind, RunStatus, RunUpdate};
+use crate::server::db::{begin_scoped, Principal, ScopedTx};
+use crate::server::{events, runs};
+use chrono::Utc;
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct AgentEventPublisher {
+    pool: PgPool,
+}
+
+impl AgentEventPublisher {
+    pub fn new(pool: PgPool) -> Self {
+        AgentEventPublisher { pool }
+    }
+
+    pub async fn start_run(
+        &self,
+        who: Principal,
+        task_id: Option<Uuid>,
+        agent_name: &str,
+        task: &str,
+    ) -> Result<AgentRun, AppError> {
+        let new = NewRun {
+            agent_name: agent_name.to_owned(),
+            task: task.to_owned(),
+            task_id,
+            status: RunStatus::InProgress,
+            step: None,
+            metadata: None,
+        };
+        self.create(who, &new).await
+    }
+
+    /// Creates a run as described by `new`.
+    pub async fn create(&self, who: Principal, new: &NewRun) -> Result<AgentRun, AppError> {
+        let mut tx = begin_scoped(&self.pool, who).await?;
+        let run = create_in(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+
+    pub async fn update_progress(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        step: Option<String>,
+        percent: f32,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Progress { percent, step })
+            .await
+    }
+
+    pub async fn update_status(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        status: RunStatus,
+        step: Option<String>,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Status { status, step })
+            .await
+    }
+
+    pub async fn add_verification(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        passed: bool,
+        evidence: Value,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Verification { passed, evidence })
+            .await
+    }
+
+    pub async fn complete_run(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        result: Option<Value>,
+        evidence: Option<Value>,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Complete { result, evidence })
+            .await
+    }
+
+    pub async fn fail_run(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        error: &str,
+    ) -> Result<AgentRun, AppError> {
+        let error = error.to_owned();
+        self.apply(who, run_id, RunUpdate::Fail { error }).await
+    }
+
+    pub async fn cancel_run(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        reason: Option<String>,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Cancel { reason }).await
+    }
+
+    pub async fn apply(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        update: RunUpdate,
+    ) -> Result<AgentRun, AppError> {
+        self.apply_batch(who, run_id, std::slice::from_ref(&update))
+            .await
+    }
+
+    /// Applies `updates` in order, all or nothing.
+    pub async fn apply_batch(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        updates: &[RunUpdate],
+    ) -> Result<AgentRun, AppError> {
+        let mut tx = begin_scoped(&self.pool, who).await?;
+        let run = apply_in(&mut tx, run_id, updates).await?;
+        tx.commit().await?;
+        Ok(run)
+    }
+}
+
+/// [`AgentEventPublisher::create`] inside a caller's transaction.
+pub async fn create_in(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, AppError> {
+    new.validate()?;
+    let run = runs::insert(tx, new).await?;
+    let kind = if run.status == RunStatus::InProgress {
+        RunEventKind::Started
+    } else {
+        RunEventKind::Status
+    };
+    events::append(tx, &[(&run, kind, json!({ "task": run.task }))]).await?;
+    Ok(run)
+}
+
+/// [`AgentEventPublisher::apply_batch`] inside a caller's transaction. Another user's run is
+/// "not found" (row-level security hides it).
+pub async fn apply_in(
+    tx: &mut ScopedTx,
+    run_id: Uuid,
+    updates: &[RunUpdate],
+) -> Result<AgentRun, AppError> {
+    if updates.is_empty() {
+        return Err(AppError::validation("updates", "send at least one update"));
+    }
+    let mut run = runs::lock(tx, run_id).await?.ok_or(AppError::NotFound)?;
+    let now = Utc::now();
+    let mut recorded = Vec::with_capacity(updates.len());
+    for update in updates {
+        let applied = run.apply(update, now)?;
+        // Each step is saved on its own so the database's transition trigger sees every move.
+        runs::save(tx, &applied.run).await?;
+        recorded.push((applied.run.clone(), applied.kind, applied.payload));
+        run = applied.run;
+    }
+    let rows: Vec<_> = recorded
+        .iter()
+        .map(|(r, k, p)| (r, *k, p.clone()))
+        .collect();
+    events::append(tx, &rows).await?;
+    Ok(run)
+}
