@@ -66,7 +66,7 @@ test: build
 test-rust:
 	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
 	  rm -rf $(TEST_DATA); \
-	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) cargo test --features ssr
+	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr
 
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }

@@ -298,10 +298,7 @@ async fn private_pages_redirect_to_sign_in_without_a_live_session() {
     }
 
     // A forged cookie is no session.
-    let forged = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let forged = common::agent();
     let response = forged
         .get(app.url("/dashboard"))
         .header("cookie", "runwire_session=forged-value")
@@ -372,7 +369,7 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
     assert_eq!(listed, vec![listing.clone()]);
 
     // The token authenticates an agent on its own, without any cookie.
-    let agent = reqwest::Client::new();
+    let agent = common::agent();
     let runs = agent
         .post(app.url("/api/list_runs"))
         .bearer_auth(&secret)

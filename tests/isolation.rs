@@ -130,7 +130,7 @@ async fn api_tokens_carry_their_owner_and_nobody_else() {
             .json()
             .await
             .unwrap();
-    let agent = reqwest::Client::new();
+    let agent = common::agent();
     let runs: Vec<AgentRun> = agent
         .post(w.app.url("/api/list_runs"))
         .bearer_auth(&a_token)

@@ -9,12 +9,21 @@ use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::Router;
 use leptos::prelude::*;
-use leptos_axum::{generate_route_list, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::OnceLock;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 
+/// The app's routes, generated once per process. Generating them sets a process-wide flag that
+/// stalls any Resource first polled meanwhile in another thread (leptos issue #4773), so it must never
+/// run while pages are being rendered; once, before the first router exists, is safe.
+fn route_list() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = route_list();
     let context_state = state.clone();
     let leptos_options = state.leptos_options.clone();
     Router::new()

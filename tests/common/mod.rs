@@ -20,7 +20,18 @@ pub const TEST_PASSWORD: &str = "test-password";
 pub fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .cookie_store(true)
+        // a hung response fails its test instead of stalling the whole run
+        .timeout(std::time::Duration::from_secs(30))
         .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// A client like an agent's: no cookies, only what it sends itself.
+pub fn agent() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
         .build()
         .unwrap()
 }
