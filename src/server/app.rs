@@ -1,10 +1,10 @@
 //! The HTTP application: Leptos pages and server functions on axum, and the process around it.
 
-use crate::server::auth;
 use crate::server::cli::Config;
 use crate::server::db::{Database, Principal};
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
+use crate::server::{auth, rest};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::Router;
@@ -27,6 +27,7 @@ pub fn router(state: AppState) -> Router {
     let context_state = state.clone();
     let leptos_options = state.leptos_options.clone();
     Router::new()
+        .merge(rest::router())
         .leptos_routes_with_context(
             &state,
             routes,
@@ -83,6 +84,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         leptos_options: leptos_options(config.addr)?,
         pool: pool.clone(),
         demo_user,
+        api_limiter: rest::limiter(config.api_rate, config.api_burst),
     };
     let addr = listener.local_addr()?;
     println!("runwire is serving at http://{addr}");

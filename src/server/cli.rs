@@ -45,6 +45,12 @@ pub struct Config {
     /// Largest number of pooled database connections.
     #[arg(long, env = "RUNWIRE_DB_POOL", default_value_t = 20, global = true)]
     pub db_pool: u32,
+    /// REST requests per second allowed per API token (per process), sustained.
+    #[arg(long, env = "RUNWIRE_API_RATE", default_value_t = 200, global = true)]
+    pub api_rate: u32,
+    /// REST requests per API token allowed in a burst above the sustained rate.
+    #[arg(long, env = "RUNWIRE_API_BURST", default_value_t = 1000, global = true)]
+    pub api_burst: u32,
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -7,6 +7,7 @@ pub mod db;
 pub mod events;
 pub mod password;
 pub mod publisher;
+pub mod rest;
 pub mod runs;
 pub mod seed;
 pub mod state;

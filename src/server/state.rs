@@ -1,7 +1,9 @@
 use crate::server::db::Principal;
+use crate::server::rest::ApiLimiter;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use sqlx::PgPool;
+use std::sync::Arc;
 
 /// What every handler and server function can reach (server functions through `expect_context`).
 #[derive(Clone, FromRef)]
@@ -10,4 +12,6 @@ pub struct AppState {
     pub pool: PgPool,
     /// The demo user, when RUNWIRE_DEMO seeded one.
     pub demo_user: Option<Principal>,
+    /// Per-token request budget of the REST API.
+    pub api_limiter: Arc<ApiLimiter>,
 }

@@ -185,12 +185,18 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start(db: TestDb, demo_user: Option<Principal>) -> TestApp {
+        Self::start_with_limit(db, demo_user, 10_000).await
+    }
+
+    /// Like [`TestApp::start`], allowing `burst` REST requests per token at once (and as many per s).
+    pub async fn start_with_limit(db: TestDb, demo_user: Option<Principal>, burst: u32) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = AppState {
             leptos_options: app::leptos_options(addr).unwrap(),
             pool: db.pool.clone(),
             demo_user,
+            api_limiter: runwire::server::rest::limiter(burst, burst),
         };
         tokio::spawn(async move {
             let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();

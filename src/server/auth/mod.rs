@@ -32,7 +32,7 @@ pub struct Identity {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
     Session,
-    ApiToken,
+    ApiToken { token_id: uuid::Uuid },
 }
 
 impl Identity {
@@ -79,12 +79,12 @@ async fn resolve(pool: &PgPool, headers: &HeaderMap) -> Result<Option<Identity>,
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or(AppError::Unauthorized)?;
-        let user = tokens::find_user(pool, token)
+        let (user, token_id) = tokens::find_user(pool, token)
             .await?
             .ok_or(AppError::Unauthorized)?;
         return Ok(Some(Identity {
             user,
-            via: AuthMethod::ApiToken,
+            via: AuthMethod::ApiToken { token_id },
         }));
     }
     let Some(token) = headers

@@ -1,7 +1,7 @@
 //! API tokens for agents: `rw_<secret>`, shown once, stored as a hash, revocable.
 
 use super::secret;
-use crate::model::{ApiToken, CurrentUser};
+use crate::model::{ApiToken, CurrentUser, UserRole};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -49,12 +49,15 @@ pub async fn revoke(pool: &PgPool, user_id: Uuid, token_id: Uuid) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-/// The owner of a live token. `last_used_at` is refreshed at most once a minute per token.
-pub async fn find_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
+/// The owner of a live token, and the token's id. `last_used_at` is refreshed at most once a minute.
+pub async fn find_user(
+    pool: &PgPool,
+    token: &str,
+) -> Result<Option<(CurrentUser, Uuid)>, sqlx::Error> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    sqlx::query_as(
+    let row: Option<(Uuid, String, UserRole, Uuid)> = sqlx::query_as(
         "WITH hit AS (
              SELECT t.id, u.id AS user_id, u.email, u.role, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
@@ -64,9 +67,10 @@ pub async fn find_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser>
              WHERE id = (SELECT id FROM hit)
                AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
          )
-         SELECT user_id AS id, email, role FROM hit",
+         SELECT user_id, email, role, id FROM hit",
     )
     .bind(secret::hash(token))
     .fetch_optional(pool)
-    .await
+    .await?;
+    Ok(row.map(|(id, email, role, token_id)| (CurrentUser { id, email, role }, token_id)))
 }

@@ -1,0 +1,278 @@
+//! `/api/v1/runs`: create, read, list, report progress and outcomes.
+
+use super::idempotency::{self, Claim};
+use super::{body, parse_json, run_id, Caller, BATCH_MAX_UPDATES};
+use crate::api::runs::check_page_limit;
+use crate::error::AppError;
+use crate::model::{NewRun, RunCursor, RunFilter, RunStatus, RunUpdate};
+use crate::server::db::begin_scoped;
+use crate::server::state::AppState;
+use crate::server::{events, publisher, runs};
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+type Body = Result<Bytes, BytesRejection>;
+type RunPath = Result<Path<Uuid>, PathRejection>;
+
+/// What a write request does, once its body is understood.
+enum Write {
+    Create(NewRun),
+    Apply {
+        run_id: Uuid,
+        updates: Vec<RunUpdate>,
+    },
+}
+
+/// Performs a write in one transaction, honouring an Idempotency-Key.
+async fn perform(
+    state: &AppState,
+    caller: &Caller,
+    request: (&Method, &Uri, &HeaderMap, &[u8]),
+    write: Write,
+) -> Result<Response, AppError> {
+    let (method, uri, headers, body) = request;
+    let key = idempotency::key_from(headers)?;
+    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    if let Some(key) = &key {
+        let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), body);
+        if let Claim::Replay(status, answer) =
+            idempotency::claim(&mut tx, key, &fingerprint).await?
+        {
+            let mut response = (status, Json(answer)).into_response();
+            response.headers_mut().insert(
+                idempotency::REPLAYED_HEADER,
+                HeaderValue::from_static("true"),
+            );
+            return Ok(response);
+        }
+    }
+    let (status, run) = match write {
+        Write::Create(new) => (
+            StatusCode::CREATED,
+            publisher::create_in(&mut tx, &new).await?,
+        ),
+        Write::Apply { run_id, updates } => (
+            StatusCode::OK,
+            publisher::apply_in(&mut tx, run_id, &updates).await?,
+        ),
+    };
+    let answer = serde_json::to_value(&run).map_err(AppError::internal)?;
+    if let Some(key) = &key {
+        idempotency::store(&mut tx, key, status, &answer).await?;
+    }
+    tx.commit().await?;
+    Ok((status, Json(answer)).into_response())
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Body,
+) -> Result<Response, AppError> {
+    let raw = body(raw)?;
+    let new: NewRun = parse_json(&raw)?;
+    perform(
+        &state,
+        &caller,
+        (&method, &uri, &headers, &raw),
+        Write::Create(new),
+    )
+    .await
+}
+
+/// One update whose `type` is given by the path: the body holds its other fields.
+async fn update(
+    state: AppState,
+    caller: Caller,
+    path: RunPath,
+    request: (Method, Uri, HeaderMap),
+    raw: Body,
+    kind: &'static str,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let raw = body(raw)?;
+    let mut fields: Value = parse_json(&raw)?;
+    let Some(object) = fields.as_object_mut() else {
+        return Err(AppError::BadRequest(
+            "the body must be a JSON object".to_owned(),
+        ));
+    };
+    if object.contains_key("type") {
+        return Err(AppError::BadRequest("unknown field `type`".to_owned()));
+    }
+    object.insert("type".to_owned(), Value::from(kind));
+    let update: RunUpdate =
+        serde_json::from_value(fields).map_err(|err| AppError::BadRequest(err.to_string()))?;
+    let (method, uri, headers) = request;
+    let write = Write::Apply {
+        run_id,
+        updates: vec![update],
+    };
+    perform(&state, &caller, (&method, &uri, &headers, &raw), write).await
+}
+
+macro_rules! update_endpoint {
+    ($name:ident, $kind:literal) => {
+        pub async fn $name(
+            State(state): State<AppState>,
+            caller: Caller,
+            path: RunPath,
+            method: Method,
+            uri: Uri,
+            headers: HeaderMap,
+            raw: Body,
+        ) -> Result<Response, AppError> {
+            update(state, caller, path, (method, uri, headers), raw, $kind).await
+        }
+    };
+}
+
+update_endpoint!(progress, "progress");
+update_endpoint!(status, "status");
+update_endpoint!(verification, "verification");
+update_endpoint!(complete, "complete");
+update_endpoint!(fail, "fail");
+update_endpoint!(cancel, "cancel");
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    updates: Vec<RunUpdate>,
+}
+
+/// Several updates of one run, applied in order in one transaction: all or nothing.
+pub async fn batch(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: RunPath,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    raw: Body,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let raw = body(raw)?;
+    let Batch { updates } = parse_json(&raw)?;
+    if updates.is_empty() || updates.len() > BATCH_MAX_UPDATES {
+        return Err(AppError::validation(
+            "updates",
+            format!("send 1 to {BATCH_MAX_UPDATES} updates"),
+        ));
+    }
+    let write = Write::Apply { run_id, updates };
+    perform(&state, &caller, (&method, &uri, &headers, &raw), write).await
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: RunPath,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let run = runs::get(&mut tx, run_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    tx.commit().await?;
+    Ok(Json(run).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    agent: Option<String>,
+    task_id: Option<Uuid>,
+    active: Option<bool>,
+    search: Option<String>,
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let statuses = query
+        .status
+        .as_deref()
+        .map(|list| {
+            list.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.trim().parse::<RunStatus>())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+        .map_err(|err| AppError::validation("status", err.to_string()))?
+        .unwrap_or_default();
+    let filter = RunFilter {
+        statuses,
+        active_only: query.active.unwrap_or(false),
+        agent_name: query.agent,
+        task_id: query.task_id,
+        run_id: None,
+        search: query.search,
+    };
+    filter.validate()?;
+    let limit = query.limit.unwrap_or(50);
+    check_page_limit(limit)?;
+    let after = query
+        .cursor
+        .as_deref()
+        .map(RunCursor::decode)
+        .transpose()
+        .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let page = runs::page(&mut tx, &filter, after, limit).await?;
+    tx.commit().await?;
+    Ok(Json(page).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+/// A run's events, oldest first, after an event id.
+pub async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: RunPath,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let after = query.after.unwrap_or(0);
+    let limit = query.limit.unwrap_or(500);
+    if after < 0 || !(1..=1000).contains(&limit) {
+        return Err(AppError::validation(
+            "after",
+            "after must be >= 0 and limit 1 to 1000",
+        ));
+    }
+    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    runs::get(&mut tx, run_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let list = events::for_run(&mut tx, run_id, after, limit).await?;
+    tx.commit().await?;
+    let next_after = (list.len() as i64 == limit)
+        .then(|| list.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(json!({ "events": list, "next_after": next_after })).into_response())
+}
