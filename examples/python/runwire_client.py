@@ -1,0 +1,145 @@
+"""A dependency-free client for the runwire agent API (Python 3.8+, standard library only).
+
+    from runwire_client import RunwireClient
+    client = RunwireClient("http://127.0.0.1:3000", token="rw_...")
+    run = client.start_run("researcher", "Summarise the latest papers on RAG")
+    client.update_progress(run["id"], 40, step="Reading papers")
+    client.complete_run(run["id"], result={"summary": "..."})
+
+Every write carries an Idempotency-Key. Network errors, 5xx and 429 answers are retried with the same
+key and exponential backoff, so a retry can never apply an update twice. Other errors raise
+RunwireError with the server's message, code and HTTP status.
+"""
+
+import json
+import random
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+__all__ = ["RunwireClient", "RunwireError"]
+
+
+class RunwireError(Exception):
+    """The server refused a request: `status` (HTTP), `code` (stable name) and the message."""
+
+    def __init__(self, status, code, message, field=None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+
+class RunwireClient:
+    def __init__(self, base_url, token, timeout=10.0, retries=5, backoff=0.2):
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def start_run(self, agent_name, task, task_id=None, metadata=None, status="in_progress"):
+        body = {"agent_name": agent_name, "task": task, "status": status}
+        if task_id is not None:
+            body["task_id"] = str(task_id)
+        if metadata is not None:
+            body["metadata"] = metadata
+        return self._write("/api/v1/runs", body)
+
+    def update_progress(self, run_id, percent, step=None):
+        return self._write(f"/api/v1/runs/{run_id}/progress", _without_none(percent=percent, step=step))
+
+    def update_status(self, run_id, status, step=None):
+        return self._write(f"/api/v1/runs/{run_id}/status", _without_none(status=status, step=step))
+
+    def add_verification(self, run_id, passed, evidence=None):
+        return self._write(f"/api/v1/runs/{run_id}/verification", {"passed": passed, "evidence": evidence})
+
+    def complete_run(self, run_id, result=None, evidence=None):
+        return self._write(f"/api/v1/runs/{run_id}/complete", _without_none(result=result, evidence=evidence))
+
+    def fail_run(self, run_id, error):
+        return self._write(f"/api/v1/runs/{run_id}/fail", {"error": error})
+
+    def cancel_run(self, run_id, reason=None):
+        return self._write(f"/api/v1/runs/{run_id}/cancel", _without_none(reason=reason))
+
+    def send_updates(self, run_id, updates):
+        """Several updates ({"type": "progress", "percent": 10}, ...) applied in order, all or nothing."""
+        return self._write(f"/api/v1/runs/{run_id}/events", {"updates": list(updates)})
+
+    def get_run(self, run_id):
+        return self._request("GET", f"/api/v1/runs/{run_id}")
+
+    def list_runs(self, **filters):
+        """Filters: status ("failed,completed"), agent, task_id, active, search, cursor, limit."""
+        query = urllib.parse.urlencode({k: _query_value(v) for k, v in filters.items() if v is not None})
+        return self._request("GET", "/api/v1/runs" + (f"?{query}" if query else ""))
+
+    def events(self, run_id, after=0):
+        return self._request("GET", f"/api/v1/runs/{run_id}/events?after={after}")["events"]
+
+    # -- transport --------------------------------------------------------------------------------
+
+    def _write(self, path, body):
+        return self._request("POST", path, body, idempotency_key=str(uuid.uuid4()))
+
+    def _request(self, method, path, body=None, idempotency_key=None):
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        attempt = 0
+        while True:
+            request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                    return json.loads(response.read() or b"null")
+            except urllib.error.HTTPError as err:
+                payload = _json_or_none(err.read())
+                retryable = err.code == 429 or err.code >= 500
+                if not retryable or attempt >= self.retries:
+                    payload = payload or {}
+                    raise RunwireError(err.code, payload.get("code", "http_error"),
+                                       payload.get("error", err.reason), payload.get("field")) from None
+                delay = _retry_after(err) or self._delay(attempt)
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if attempt >= self.retries:
+                    raise
+                delay = self._delay(attempt)
+            attempt += 1
+            time.sleep(delay)
+
+    def _delay(self, attempt):
+        return self.backoff * (2 ** attempt) * (0.5 + random.random())
+
+
+def _without_none(**fields):
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def _query_value(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _json_or_none(raw):
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _retry_after(err):
+    try:
+        return float(err.headers.get("Retry-After"))
+    except (TypeError, ValueError):
+        return None

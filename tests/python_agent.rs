@@ -1,0 +1,49 @@
+//! The Python example agent (standard library only) against the real server: its run ends
+//! `completed` with every event it sent stored, in order.
+
+mod common;
+
+use common::{TestApp, TestDb};
+use runwire::model::{RunEventKind, RunStatus, UserRole};
+use runwire::server::auth::tokens;
+use runwire::server::{events, runs};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn the_example_agent_completes_its_run_with_all_events() {
+    let db = TestDb::new().await;
+    let user = db.user("python@example.com", UserRole::User).await;
+    let (_, token) = tokens::create(&db.pool, user.id, "python").await.unwrap();
+    let app = TestApp::start(db, None).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/example_agent.py");
+    let output = tokio::process::Command::new("python3")
+        .arg(script)
+        .args(["--url", &app.url(""), "--token", &token, "--delay", "0"])
+        .output()
+        .await
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "agent failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_id: Uuid = String::from_utf8(output.stdout).unwrap().trim().parse().unwrap();
+
+    let mut tx = app.db.scoped(&user).await;
+    let run = runs::get(&mut tx, run_id).await.unwrap().unwrap();
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.agent_name, "researcher-py");
+    assert_eq!(run.attempt, 2);
+    assert_eq!(run.verification_evidence.len(), 2);
+    assert_eq!(run.result.as_ref().unwrap()["papers"], 12);
+    let log = events::for_run(&mut tx, run_id, 0, 100).await.unwrap();
+    let kinds: Vec<RunEventKind> = log.iter().map(|e| e.kind).collect();
+    use RunEventKind::*;
+    assert_eq!(
+        kinds,
+        vec![
+            Started, Progress, Progress, Progress, Progress, Status, Status, Verification, Status,
+            Status, Progress, Status, Status, Completed
+        ]
+    );
+}
