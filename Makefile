@@ -78,6 +78,13 @@ test-e2e: e2e-deps
 	@rm -rf $(E2E_DATA)
 	cd end2end && RUNWIRE_E2E_ADDR=$(E2E_ADDR) RUNWIRE_E2E_DATA=$(E2E_DATA) npx playwright test
 
+## bench: performance figures (release build; not part of `make test`)
+BENCH_DATA := $(CURDIR)/target/bench-db
+bench:
+	@trap '$(SERVER) --data-dir $(BENCH_DATA) db stop >/dev/null 2>&1' EXIT; \
+	  $(MAKE) server >/dev/null; \
+	  ulimit -n 65536; RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench ingest --bench live
+
 ## dev: hot-reloading development server through cargo-leptos
 $(TOOLS)/bin/cargo-leptos:
 	cargo install cargo-leptos --locked --version $(CARGO_LEPTOS_VERSION) --root $(TOOLS)

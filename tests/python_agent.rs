@@ -15,7 +15,10 @@ async fn the_example_agent_completes_its_run_with_all_events() {
     let user = db.user("python@example.com", UserRole::User).await;
     let (_, token) = tokens::create(&db.pool, user.id, "python").await.unwrap();
     let app = TestApp::start(db, None).await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python/example_agent.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/python/example_agent.py"
+    );
     let output = tokio::process::Command::new("python3")
         .arg(script)
         .args(["--url", &app.url(""), "--token", &token, "--delay", "0"])
@@ -27,7 +30,11 @@ async fn the_example_agent_completes_its_run_with_all_events() {
         "agent failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let run_id: Uuid = String::from_utf8(output.stdout).unwrap().trim().parse().unwrap();
+    let run_id: Uuid = String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
 
     let mut tx = app.db.scoped(&user).await;
     let run = runs::get(&mut tx, run_id).await.unwrap().unwrap();
@@ -42,8 +49,20 @@ async fn the_example_agent_completes_its_run_with_all_events() {
     assert_eq!(
         kinds,
         vec![
-            Started, Progress, Progress, Progress, Progress, Status, Status, Verification, Status,
-            Status, Progress, Status, Status, Completed
+            Started,
+            Progress,
+            Progress,
+            Progress,
+            Progress,
+            Status,
+            Status,
+            Verification,
+            Status,
+            Status,
+            Progress,
+            Status,
+            Status,
+            Completed
         ]
     );
 }

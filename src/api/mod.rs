@@ -1,6 +1,7 @@
 //! Server functions: the browser's only door to data.
 
 pub mod auth;
+pub mod live;
 pub mod runs;
 pub mod tokens;
 

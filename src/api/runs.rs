@@ -19,10 +19,15 @@ pub async fn list_runs(
         .map(RunCursor::decode)
         .transpose()
         .map_err(|err| AppError::validation("cursor", err.to_string()))?;
+    // The cursor is read before the runs, so the page holds at least everything up to it.
+    let last_event_id = super::ssr::state().bus.last_event_id();
     let mut tx = super::ssr::scoped_tx().await?;
     let page = runs::page(&mut tx, &filter, after, limit).await?;
     tx.commit().await?;
-    Ok(page)
+    Ok(RunPage {
+        last_event_id,
+        ..page
+    })
 }
 
 pub fn check_page_limit(limit: u32) -> Result<(), AppError> {

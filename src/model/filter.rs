@@ -53,19 +53,6 @@ impl RunFilter {
             .map(str::trim)
             .filter(|s| !s.is_empty())
     }
-
-    /// Whether a run matches everything but `search`, which only the database evaluates. Used to keep
-    /// live lists right as runs change status.
-    pub fn matches_run(&self, run: &super::AgentRun) -> bool {
-        (self.statuses.is_empty() || self.statuses.contains(&run.status))
-            && (!self.active_only || run.status.is_active())
-            && self
-                .agent_name
-                .as_ref()
-                .is_none_or(|a| *a == run.agent_name)
-            && self.task_id.is_none_or(|t| t == run.task_id)
-            && self.run_id.is_none_or(|r| r == run.id)
-    }
 }
 
 /// Where the next page of a newest-first list starts: strictly older than this (created_at, id).
@@ -111,6 +98,9 @@ impl RunCursor {
 pub struct RunPage {
     pub runs: Vec<super::AgentRun>,
     pub next_cursor: Option<String>,
+    /// The live cursor when the page was read: subscribe after it to miss nothing since.
+    #[serde(default)]
+    pub last_event_id: i64,
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod event;
 mod filter;
+mod live;
 mod run;
 mod stats;
 mod status;
@@ -12,6 +13,7 @@ pub use event::{RunEvent, RunEventKind};
 pub use filter::{
     MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RUN_PAGE_MAX, SEARCH_MAX_CHARS,
 };
+pub use live::{ConnectionState, LiveMessage, LiveRequest};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{RunStats, StatsWindow};
 pub use status::{ParseRunStatusError, RunStatus};

@@ -1,7 +1,9 @@
 //! The HTTP application: Leptos pages and server functions on axum, and the process around it.
 
+use crate::server::bus::EventBus;
 use crate::server::cli::Config;
 use crate::server::db::{Database, Principal};
+use crate::server::live::LiveConfig;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
 use crate::server::{auth, rest};
@@ -80,11 +82,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
+    let bus = EventBus::start(pool.clone()).await?;
     let state = AppState {
         leptos_options: leptos_options(config.addr)?,
         pool: pool.clone(),
         demo_user,
         api_limiter: rest::limiter(config.api_rate, config.api_burst),
+        bus: bus.clone(),
+        live: LiveConfig::default(),
     };
     let addr = listener.local_addr()?;
     println!("runwire is serving at http://{addr}");
@@ -102,7 +107,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         listener,
         router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown({
+        let bus = bus.clone();
+        async move {
+            shutdown_signal().await;
+            // Live sockets never end by themselves: stopping the hub ends them, so shutdown can finish.
+            bus.stop();
+        }
+    })
     .await
     .context("serving HTTP")?;
     pool.close().await;

@@ -1,8 +1,10 @@
 //! The events repository: all SQL on the append-only `agent_run_events` log.
 
-use crate::model::{AgentRun, RunEvent, RunEventKind};
+use crate::model::{AgentRun, RunEvent, RunEventKind, RunFilter};
 use crate::server::db::ScopedTx;
+use crate::server::runs;
 use serde_json::Value;
+use sqlx::{Postgres, QueryBuilder};
 use uuid::Uuid;
 
 pub const EVENT_COLUMNS: &str =
@@ -64,5 +66,66 @@ pub async fn for_run(
     .bind(after_id)
     .bind(limit)
     .fetch_all(tx.conn())
+    .await
+}
+
+/// Events after `after_id` in id order, of runs matching `filter` (all runs when None), up to
+/// `up_to` — with each event's run as it is now.
+pub async fn after_with_runs(
+    tx: &mut ScopedTx,
+    after_id: i64,
+    up_to: Option<i64>,
+    filter: Option<&RunFilter>,
+    limit: i64,
+) -> Result<Vec<(RunEvent, AgentRun)>, sqlx::Error> {
+    let mut query = QueryBuilder::<Postgres>::new(format!(
+        "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE id > "
+    ));
+    query.push_bind(after_id);
+    if let Some(up_to) = up_to {
+        query.push(" AND id <= ").push_bind(up_to);
+    }
+    if let Some(filter) = filter {
+        query.push(" AND run_id IN (");
+        runs::push_matching_ids(&mut query, tx.owner_filter(), filter);
+        query.push(")");
+    }
+    query.push(" ORDER BY id LIMIT ").push_bind(limit);
+    let events: Vec<RunEvent> = query.build_query_as().fetch_all(tx.conn()).await?;
+    let mut run_ids: Vec<Uuid> = events.iter().map(|e| e.run_id).collect();
+    run_ids.sort();
+    run_ids.dedup();
+    let found = runs::by_ids(tx, &run_ids).await?;
+    Ok(events
+        .into_iter()
+        .filter_map(|event| {
+            let run = found.iter().find(|r| r.id == event.run_id)?.clone();
+            Some((event, run))
+        })
+        .collect())
+}
+
+/// Transactions in flight now (they may hold event ids that are not visible yet), and the largest
+/// event id visible now.
+pub async fn in_flight_and_max_id(tx: &mut ScopedTx) -> Result<(Vec<String>, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(array_agg(x::text), '{}'), (SELECT coalesce(max(id), 0) FROM agent_run_events)
+         FROM pg_snapshot_xip(pg_current_snapshot()) x",
+    )
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Whether every one of `xids` has committed or aborted.
+pub async fn all_finished(tx: &mut ScopedTx, xids: &[String]) -> Result<bool, sqlx::Error> {
+    if xids.is_empty() {
+        return Ok(true);
+    }
+    sqlx::query_scalar(
+        "SELECT coalesce(bool_and(pg_xact_status(x::xid8) IS DISTINCT FROM 'in progress'), true)
+         FROM unnest($1::text[]) x",
+    )
+    .bind(xids)
+    .fetch_one(tx.conn())
     .await
 }

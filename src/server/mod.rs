@@ -2,9 +2,11 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod cli;
 pub mod db;
 pub mod events;
+pub mod live;
 pub mod password;
 pub mod publisher;
 pub mod rest;

@@ -39,7 +39,11 @@ pub async fn page(
     } else {
         None
     };
-    Ok(RunPage { runs, next_cursor })
+    Ok(RunPage {
+        runs,
+        next_cursor,
+        last_event_id: 0,
+    })
 }
 
 /// Creates a run for the scoped user.
@@ -94,6 +98,32 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> 
     .execute(tx.conn())
     .await
     .map(drop)
+}
+
+/// The runs with these ids (those the scoped user may see).
+pub async fn by_ids(tx: &mut ScopedTx, ids: &[Uuid]) -> Result<Vec<AgentRun>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// `SELECT id FROM agent_runs WHERE <the fixed parts of filter>`, for use as a subquery: statuses
+/// change, so live subscriptions are narrowed only by what never does.
+pub fn push_matching_ids(
+    query: &mut QueryBuilder<'_, Postgres>,
+    owner: Option<Uuid>,
+    filter: &RunFilter,
+) {
+    let identity = RunFilter {
+        statuses: vec![],
+        active_only: false,
+        ..filter.clone()
+    };
+    query.push("SELECT id FROM agent_runs");
+    push_filter(query, owner, &identity);
 }
 
 pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {

@@ -1,4 +1,6 @@
+use crate::server::bus::EventBus;
 use crate::server::db::Principal;
+use crate::server::live::LiveConfig;
 use crate::server::rest::ApiLimiter;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -14,4 +16,7 @@ pub struct AppState {
     pub demo_user: Option<Principal>,
     /// Per-token request budget of the REST API.
     pub api_limiter: Arc<ApiLimiter>,
+    /// The process's event hub (one LISTEN connection).
+    pub bus: Arc<EventBus>,
+    pub live: LiveConfig,
 }

@@ -1,3 +1,5 @@
+use crate::ui::components::ConnectionIndicator;
+use crate::ui::live::LiveIndicator;
 use crate::ui::pages::{
     AgentsPage, DashboardPage, LandingPage, NotFound, SignInPage, SignUpPage, TokensPage,
 };
@@ -32,6 +34,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 pub fn App() -> impl IntoView {
     provide_meta_context();
     Session::provide();
+    LiveIndicator::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/runwire.css"/>
         <Title text="runwire"/>
@@ -64,6 +67,7 @@ fn Header() -> impl IntoView {
                 <A href="/agents">"Agents"</A>
                 <A href="/dashboard">"Dashboard"</A>
             </nav>
+            <ConnectionIndicator/>
             <div class="account">
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {

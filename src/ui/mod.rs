@@ -3,5 +3,6 @@
 pub mod app;
 pub mod components;
 pub mod format;
+pub mod live;
 pub mod pages;
 pub mod session;

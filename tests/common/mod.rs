@@ -2,6 +2,8 @@
 //! under RUNWIRE_TEST_DATA_DIR), a migrated template database, and a fresh database per test.
 #![allow(dead_code)]
 
+pub mod ws;
+
 use runwire::model::{CurrentUser, UserRole};
 use runwire::server::db::{
     self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
@@ -38,6 +40,8 @@ pub fn agent() -> reqwest::Client {
 
 struct TestServer {
     maintenance: PgConnectOptions,
+    /// URL of the maintenance database; other databases differ only in the path.
+    url: String,
     template: String,
 }
 
@@ -47,8 +51,8 @@ fn test_server() -> &'static TestServer {
     SERVER.get_or_init(|| {
         // Its own thread and runtime: each #[tokio::test] has a runtime of its own, and this runs once.
         std::thread::spawn(|| {
-            let maintenance = match std::env::var("DATABASE_URL") {
-                Ok(url) => url.parse().expect("DATABASE_URL is a PostgreSQL URL"),
+            let (maintenance, url) = match std::env::var("DATABASE_URL") {
+                Ok(url) => (url.parse().expect("DATABASE_URL is a PostgreSQL URL"), url),
                 Err(_) => start_embedded(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -58,6 +62,7 @@ fn test_server() -> &'static TestServer {
             let template = runtime.block_on(prepare_template(&maintenance));
             TestServer {
                 maintenance,
+                url,
                 template,
             }
         })
@@ -66,7 +71,7 @@ fn test_server() -> &'static TestServer {
     })
 }
 
-fn start_embedded() -> PgConnectOptions {
+fn start_embedded() -> (PgConnectOptions, String) {
     let root = std::env::var_os("RUNWIRE_TEST_DATA_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/test-db"));
@@ -79,9 +84,10 @@ fn start_embedded() -> PgConnectOptions {
     let cluster = EmbeddedPostgres::start(&root.join("postgres"), Durability::Fast)
         .unwrap_or_else(|err| panic!("embedded PostgreSQL for tests: {err}"));
     let options = cluster.connect_options("postgres");
+    let url = cluster.url("postgres");
     // Left running for the next test binary; `make test` stops it at the end.
     cluster.keep_running();
-    options
+    (options, url)
 }
 
 /// A migrated template, named after the migrations so a schema change gets a new one.
@@ -132,6 +138,8 @@ async fn prepare_template(maintenance: &PgConnectOptions) -> String {
 /// A fresh, migrated database of its own.
 pub struct TestDb {
     pub name: String,
+    /// Owner URL, for a server process of its own (DATABASE_URL).
+    pub url: String,
     /// Owner (superuser) options: for set-up that the application role may not do.
     pub owner: PgConnectOptions,
     /// The application pool: every connection runs as `runwire_app`, as in production.
@@ -151,7 +159,18 @@ impl TestDb {
         conn.close().await.unwrap();
         let owner = server.maintenance.clone().database(&name);
         let pool = db::app_pool(&owner, 10).await.unwrap();
-        TestDb { name, owner, pool }
+        let base = server
+            .url
+            .rsplit_once('/')
+            .map(|(base, _)| base)
+            .unwrap_or(&server.url);
+        let url = format!("{base}/{name}");
+        TestDb {
+            name,
+            url,
+            owner,
+            pool,
+        }
     }
 
     pub async fn owner_conn(&self) -> PgConnection {
@@ -181,6 +200,13 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
 }
 
 impl TestApp {
@@ -197,8 +223,15 @@ impl TestApp {
             pool: db.pool.clone(),
             demo_user,
             api_limiter: runwire::server::rest::limiter(burst, burst),
+            bus: runwire::server::bus::EventBus::start(db.pool.clone())
+                .await
+                .unwrap(),
+            live: runwire::server::live::LiveConfig {
+                heartbeat: std::time::Duration::from_millis(500),
+                ..Default::default()
+            },
         };
-        tokio::spawn(async move {
+        let server = tokio::spawn(async move {
             let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
             axum::serve(listener, service).await.unwrap();
         });
@@ -206,6 +239,7 @@ impl TestApp {
             addr,
             db,
             http: browser(),
+            server,
         }
     }
 

@@ -4,7 +4,6 @@
 use super::Caller;
 use crate::error::AppError;
 use crate::model::RunFilter;
-use crate::server::db::begin_scoped;
 use crate::server::runs;
 use crate::server::state::AppState;
 use axum::extract::{Query, State};
@@ -34,7 +33,7 @@ pub async fn active(
         active_only: true,
         ..Default::default()
     };
-    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let mut tx = caller.begin(&state).await?;
     let page = runs::page(&mut tx, &filter, None, crate::model::RUN_PAGE_MAX).await?;
     tx.commit().await?;
     Ok(Json(json!({ "runs": page.runs })).into_response())

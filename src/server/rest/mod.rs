@@ -9,9 +9,10 @@ mod runs;
 
 use crate::error::AppError;
 use crate::server::auth::{AuthMethod, Identity};
+use crate::server::db::{begin_scoped, ScopedTx};
 use crate::server::state::AppState;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
@@ -109,6 +110,20 @@ where
         }
         Ok(Caller(identity))
     }
+}
+
+impl Caller {
+    /// A transaction scoped to this caller.
+    pub async fn begin(&self, state: &AppState) -> Result<ScopedTx, AppError> {
+        Ok(begin_scoped(&state.pool, self.0.principal()).await?)
+    }
+}
+
+/// Query parameters, or a 400 naming what is wrong with them.
+fn query<T>(query: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T, AppError> {
+    query
+        .map(|q| q.0)
+        .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
 }
 
 /// The request body, or why it could not be read (413 past the limit).

@@ -1,11 +1,10 @@
 //! `/api/v1/runs`: create, read, list, report progress and outcomes.
 
 use super::idempotency::{self, Claim};
-use super::{body, parse_json, run_id, Caller, BATCH_MAX_UPDATES};
+use super::{body, parse_json, query, run_id, Caller, BATCH_MAX_UPDATES};
 use crate::api::runs::check_page_limit;
 use crate::error::AppError;
 use crate::model::{NewRun, RunCursor, RunFilter, RunStatus, RunUpdate};
-use crate::server::db::begin_scoped;
 use crate::server::state::AppState;
 use crate::server::{events, publisher, runs};
 use axum::body::Bytes;
@@ -39,7 +38,7 @@ async fn perform(
 ) -> Result<Response, AppError> {
     let (method, uri, headers, body) = request;
     let key = idempotency::key_from(headers)?;
-    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let mut tx = caller.begin(state).await?;
     if let Some(key) = &key {
         let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), body);
         if let Claim::Replay(status, answer) =
@@ -179,7 +178,7 @@ pub async fn get(
     path: RunPath,
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
-    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let mut tx = caller.begin(&state).await?;
     let run = runs::get(&mut tx, run_id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -203,9 +202,9 @@ pub struct ListQuery {
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<ListQuery>, QueryRejection>,
+    params: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let query = query(params)?;
     let statuses = query
         .status
         .as_deref()
@@ -235,7 +234,7 @@ pub async fn list(
         .map(RunCursor::decode)
         .transpose()
         .map_err(|err| AppError::BadRequest(err.to_string()))?;
-    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let mut tx = caller.begin(&state).await?;
     let page = runs::page(&mut tx, &filter, after, limit).await?;
     tx.commit().await?;
     Ok(Json(page).into_response())
@@ -253,10 +252,10 @@ pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
     path: RunPath,
-    query: Result<Query<EventsQuery>, QueryRejection>,
+    params: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
-    let Query(query) = query.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let query = query(params)?;
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(500);
     if after < 0 || !(1..=1000).contains(&limit) {
@@ -265,7 +264,7 @@ pub async fn events(
             "after must be >= 0 and limit 1 to 1000",
         ));
     }
-    let mut tx = begin_scoped(&state.pool, caller.0.principal()).await?;
+    let mut tx = caller.begin(&state).await?;
     runs::get(&mut tx, run_id)
         .await?
         .ok_or(AppError::NotFound)?;

@@ -1,7 +1,7 @@
-use crate::api::runs::list_runs;
 use crate::error::AppError;
 use crate::model::{RunFilter, RunStatus};
-use crate::ui::components::{ErrorPanel, RunsTable};
+use crate::ui::components::RunsTable;
+use crate::ui::live::use_agent_runs;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_navigate, use_query_map};
@@ -13,13 +13,16 @@ pub fn DashboardPage() -> impl IntoView {
     let query = use_query_map();
     // The filter lives in the URL, so a view can be shared and survives a reload.
     let status_param = Memo::new(move |_| query.with(|q| q.get("status")).unwrap_or_default());
-    let runs = Resource::new(
-        move || status_param.get(),
-        |status| async move {
-            let filter = filter_from_status_param(&status)?;
-            list_runs(filter, None, PAGE_SIZE).await
-        },
-    );
+    let parsed = Memo::new(move |_| filter_from_status_param(&status_param.get()));
+    let filter = Signal::derive(move || parsed.get().unwrap_or_default());
+    let live = use_agent_runs(filter, PAGE_SIZE);
+    let rows = Signal::derive(move || live.runs.get().and_then(Result::ok).unwrap_or_default());
+    let error = Signal::derive(move || {
+        parsed
+            .get()
+            .err()
+            .or_else(|| live.runs.get().and_then(Result::err))
+    });
     let navigate = use_navigate();
     let on_status_change = move |ev| {
         let status = event_target_value(&ev);
@@ -47,11 +50,22 @@ pub fn DashboardPage() -> impl IntoView {
                 </label>
             </div>
             <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
-                <ErrorBoundary fallback=|errors| view! { <ErrorPanel errors/> }>
-                    {move || Suspend::new(async move { runs.await.map(|page| view! { <RunsTable runs=page.runs/> }) })}
-                </ErrorBoundary>
+                {move || error.get().map(|err| view! { <InlineError message=err.to_string()/> })}
+                <Show when=move || error.with(Option::is_none) && live.runs.with(Option::is_some)>
+                    <RunsTable runs=rows/>
+                </Show>
             </Transition>
         </section>
+    }
+}
+
+#[component]
+fn InlineError(message: String) -> impl IntoView {
+    view! {
+        <div class="error-panel" role="alert">
+            <strong>"Could not load this view"</strong>
+            <p>{message}</p>
+        </div>
     }
 }
 

@@ -18,14 +18,7 @@ pub fn SignInPage() -> impl IntoView {
             <h1>"Sign in"</h1>
             <ActionForm action=session.sign_in attr:class="stack-form">
                 <input type="hidden" name="next" prop:value=next/>
-                <label>
-                    <span>"Email"</span>
-                    <input type="email" name="email" required autocomplete="email"/>
-                </label>
-                <label>
-                    <span>"Password"</span>
-                    <input type="password" name="password" required autocomplete="current-password"/>
-                </label>
+                <CredentialFields password_autocomplete="current-password"/>
                 <FormError error/>
                 <button type="submit" class="button primary" disabled=move || session.sign_in.pending().get()>
                     "Sign in"
@@ -56,15 +49,10 @@ pub fn SignUpPage() -> impl IntoView {
         <section class="auth-card">
             <h1>"Create your account"</h1>
             <ActionForm action=session.sign_up attr:class="stack-form">
-                <label>
-                    <span>"Email"</span>
-                    <input type="email" name="email" required autocomplete="email"/>
-                </label>
-                <label>
-                    <span>"Password"</span>
-                    <input type="password" name="password" required autocomplete="new-password"/>
-                    <small class="muted">{format!("At least {PASSWORD_MIN_CHARS} characters.")}</small>
-                </label>
+                <CredentialFields
+                    password_autocomplete="new-password"
+                    password_hint=format!("At least {PASSWORD_MIN_CHARS} characters.")
+                />
                 <FormError error/>
                 <button type="submit" class="button primary" disabled=move || session.sign_up.pending().get()>
                     "Sign up"
@@ -72,5 +60,24 @@ pub fn SignUpPage() -> impl IntoView {
             </ActionForm>
             <p class="muted">"Have an account? " <a href="/signin">"Sign in"</a></p>
         </section>
+    }
+}
+
+/// The email and password inputs of the sign-in and sign-up forms.
+#[component]
+fn CredentialFields(
+    password_autocomplete: &'static str,
+    #[prop(optional)] password_hint: Option<String>,
+) -> impl IntoView {
+    view! {
+        <label>
+            <span>"Email"</span>
+            <input type="email" name="email" required autocomplete="email"/>
+        </label>
+        <label>
+            <span>"Password"</span>
+            <input type="password" name="password" required autocomplete=password_autocomplete/>
+            {password_hint.map(|hint| view! { <small class="muted">{hint}</small> })}
+        </label>
     }
 }

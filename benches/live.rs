@@ -1,0 +1,228 @@
+//! `make bench` — live delivery: publish -> subscriber latency (p50/p99) with 1 and with 1,000
+//! WebSocket subscribers at 1,000 events/s, next to the floor measured in the same run (INSERT +
+//! NOTIFY received by a plain LISTEN connection), plus the server's RSS with 1,000 subscribers.
+//!
+//! The server runs as its own process (the release binary) so its memory can be read.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::ws::{Frame, LiveClient};
+use common::TestDb;
+use runwire::model::{LiveMessage, RunFilter, RunUpdate, UserRole};
+use runwire::server::auth::tokens;
+use runwire::server::publisher::AgentEventPublisher;
+use sqlx::postgres::PgListener;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const RATE: u64 = 1_000;
+const SECONDS: u64 = 30;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let seconds: u64 = std::env::var("RUNWIRE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SECONDS);
+    let db = TestDb::new().await;
+    let user = db.user("live-bench@example.com", UserRole::User).await;
+    let (_, token) = tokens::create(&db.pool, user.id, "bench").await.unwrap();
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("RUNWIRE_ADDR", addr.to_string())
+        .env("RUNWIRE_DEMO", "0")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+    let who = common::principal(&user);
+
+    println!("live delivery benchmark: {RATE} events/s for {seconds} s per row\n");
+    let floor = raw_floor(&db, seconds).await;
+    print_row("raw floor: INSERT + NOTIFY -> LISTEN", &floor, None);
+    for subscribers in [1usize, 1000] {
+        let (latencies, lost) =
+            through_server(addr, &token, &publisher, who, subscribers, seconds).await;
+        let rss = rss_mb(server.id().unwrap());
+        print_row(
+            &format!("{subscribers} WebSocket subscriber(s)"),
+            &latencies,
+            Some((lost, rss)),
+        );
+        let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        println!(
+            "    vs floor: p50 {:.1}x (goal <= 3x), p99 {:.1}x (goal <= 10x)",
+            p50 / percentile(&floor, 50.0),
+            p99 / percentile(&floor, 99.0)
+        );
+    }
+    println!("\ngoals: no loss; server RSS with 1,000 subscribers < 150 MB");
+    server.kill().await.unwrap();
+}
+
+fn print_row(name: &str, latencies: &[f64], extra: Option<(usize, f64)>) {
+    let mut line = format!(
+        "{name:<40} p50 {:>7.2} ms  p99 {:>7.2} ms  ({} samples)",
+        percentile(latencies, 50.0),
+        percentile(latencies, 99.0),
+        latencies.len()
+    );
+    if let Some((lost, rss)) = extra {
+        line.push_str(&format!("  lost {lost}  server RSS {rss:.0} MB"));
+    }
+    println!("{line}");
+}
+
+fn percentile(sorted_or_not: &[f64], p: f64) -> f64 {
+    let mut values = sorted_or_not.to_vec();
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
+    values[rank]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// The same INSERT + NOTIFY the publisher causes, timed to a plain LISTEN connection.
+async fn raw_floor(db: &TestDb, seconds: u64) -> Vec<f64> {
+    let owner_pool = sqlx::PgPool::connect_with(db.owner.clone()).await.unwrap();
+    let mut listener = PgListener::connect_with(&owner_pool).await.unwrap();
+    listener.listen("runwire_bench_floor").await.unwrap();
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sender_sent = Arc::clone(&sent);
+    let pool = owner_pool.clone();
+    let total = RATE * seconds;
+    let sender = tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+        for n in 0..total {
+            ticker.tick().await;
+            let key = n.to_string();
+            sender_sent
+                .lock()
+                .unwrap()
+                .insert(key.clone(), Instant::now());
+            sqlx::query("SELECT pg_notify('runwire_bench_floor', $1)")
+                .bind(&key)
+                .execute(&pool)
+                .await
+                .unwrap();
+        }
+    });
+    let mut latencies = Vec::with_capacity(total as usize);
+    while latencies.len() < total as usize {
+        let note = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let at = sent.lock().unwrap().remove(note.payload());
+        if let Some(at) = at {
+            latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    sender.await.unwrap();
+    latencies
+}
+
+async fn through_server(
+    addr: std::net::SocketAddr,
+    token: &str,
+    publisher: &AgentEventPublisher,
+    who: runwire::server::db::Principal,
+    subscribers: usize,
+    seconds: u64,
+) -> (Vec<f64>, usize) {
+    let run = publisher
+        .start_run(who, None, "bench", "latency")
+        .await
+        .unwrap();
+    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let total = (RATE * seconds) as usize;
+    let mut clients = Vec::with_capacity(subscribers);
+    let mut cursor = 0;
+    for i in 0..subscribers {
+        let mut client = LiveClient::subscribe(addr, token, RunFilter::default(), cursor).await;
+        // The first client learns the current cursor; the rest subscribe from it (no replay).
+        loop {
+            match client.next(Duration::from_secs(10)).await {
+                Frame::Message(LiveMessage::Ready { last_event_id }) => {
+                    if i == 0 {
+                        cursor = last_event_id;
+                    }
+                    break;
+                }
+                Frame::Message(_) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        clients.push(client);
+    }
+    // One client measures latency; all of them count what they receive.
+    let mut receivers = vec![];
+    for (i, mut client) in clients.into_iter().enumerate() {
+        let sent = Arc::clone(&sent);
+        receivers.push(tokio::spawn(async move {
+            let mut latencies = vec![];
+            let mut received = 0usize;
+            while received < total {
+                match client.next(Duration::from_secs(15)).await {
+                    Frame::Message(LiveMessage::Event { event, .. }) => {
+                        received += 1;
+                        if i == 0 {
+                            let key = event.step.unwrap_or_default();
+                            if let Some(at) = sent.lock().unwrap().get(&key) {
+                                latencies.push(at.elapsed().as_secs_f64() * 1000.0);
+                            }
+                        }
+                    }
+                    Frame::Message(_) => {}
+                    _ => break,
+                }
+            }
+            (latencies, received)
+        }));
+    }
+    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / RATE));
+    for n in 0..total {
+        ticker.tick().await;
+        let key = format!("seq-{n}");
+        sent.lock().unwrap().insert(key.clone(), Instant::now());
+        let update = RunUpdate::Progress {
+            percent: (n as f32 / total as f32) * 99.0,
+            step: Some(key),
+        };
+        publisher.apply(who, run.id, update).await.unwrap();
+    }
+    let mut latencies = vec![];
+    let mut lost = 0;
+    for receiver in receivers {
+        let (l, received) = receiver.await.unwrap();
+        latencies.extend(l);
+        lost += total - received;
+    }
+    (latencies, lost)
+}

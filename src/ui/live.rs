@@ -1,0 +1,331 @@
+//! Live views of runs: a page of runs loaded like any resource (rendered on the server), then kept
+//! current over the live WebSocket. The socket resumes from the last event id after any drop, with
+//! exponential backoff and jitter, pauses while the tab is hidden, and reports its state.
+
+use crate::api::runs::list_runs;
+use crate::error::AppError;
+use crate::model::{AgentRun, ConnectionState, RunFilter};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+/// The connection state of the live view on the current page, for the header indicator.
+#[derive(Clone, Copy)]
+pub struct LiveIndicator(pub RwSignal<Option<ConnectionState>>);
+
+impl LiveIndicator {
+    pub fn provide() {
+        provide_context(LiveIndicator(RwSignal::new(None)));
+    }
+}
+
+#[derive(Clone, Copy)]
+pub struct LiveRuns {
+    /// None while the first page loads; then the matching runs, newest first, kept live.
+    pub runs: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
+    pub state: Signal<ConnectionState>,
+}
+
+/// The newest `limit` runs matching `filter`, live.
+pub fn use_agent_runs(filter: Signal<RunFilter>, limit: u32) -> LiveRuns {
+    let page = Resource::new(
+        move || filter.get(),
+        move |filter| list_runs(filter, None, limit),
+    );
+    let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
+    let state = RwSignal::new(ConnectionState::Connecting);
+    let runs = Signal::derive(move || {
+        page.get()
+            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page.runs)))
+    });
+    let indicator = use_context::<LiveIndicator>();
+    if let Some(LiveIndicator(shown)) = indicator {
+        Effect::new(move |_| shown.set(Some(state.get())));
+        on_cleanup(move || shown.set(None));
+    }
+    #[cfg(feature = "hydrate")]
+    socket::keep_live(page, filter, limit, live, state);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (live, state);
+    LiveRuns {
+        runs,
+        state: state.into(),
+    }
+}
+
+/// One run, live (its monitor).
+pub fn use_agent_run(id: Signal<Uuid>) -> LiveRuns {
+    let filter = Signal::derive(move || RunFilter {
+        run_id: Some(id.get()),
+        ..Default::default()
+    });
+    use_agent_runs(filter, 1)
+}
+
+/// The caller's unfinished runs, live.
+pub fn use_active_agent_runs() -> LiveRuns {
+    let filter = Signal::derive(|| RunFilter {
+        active_only: true,
+        ..Default::default()
+    });
+    use_agent_runs(filter, crate::model::RUN_PAGE_MAX)
+}
+
+/// Folds a run as it now stands into a newest-first list of at most `limit` runs matching `filter`.
+pub fn merge_run(runs: &mut Vec<AgentRun>, run: AgentRun, filter: &RunFilter, limit: usize) {
+    let existing = runs.iter().position(|r| r.id == run.id);
+    match (existing, filter.matches(&run)) {
+        (Some(i), true) => runs[i] = run,
+        (Some(i), false) => {
+            runs.remove(i);
+        }
+        (None, true) => {
+            let at = runs
+                .iter()
+                .position(|r| (r.created_at, r.id) < (run.created_at, run.id))
+                .unwrap_or(runs.len());
+            runs.insert(at, run);
+            runs.truncate(limit);
+        }
+        (None, false) => {}
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod socket {
+    use super::merge_run;
+    use crate::api::live::live_runs;
+    use crate::error::AppError;
+    use crate::model::{AgentRun, ConnectionState, LiveMessage, LiveRequest, RunFilter, RunPage};
+    use futures::channel::mpsc;
+    use futures::future::{select, Either};
+    use futures::StreamExt;
+    use gloo_timers::future::TimeoutFuture;
+    use leptos::prelude::*;
+    use leptos::task::spawn_local;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    const TICK_MS: u32 = 1_000;
+    const PING_EVERY_TICKS: u32 = 15;
+    /// No message (not even a heartbeat) for this long: the connection is dead.
+    const SILENCE_LIMIT_TICKS: u32 = 45;
+    const BACKOFF_START_MS: u32 = 500;
+    const BACKOFF_MAX_MS: u32 = 30_000;
+
+    /// Starts a socket loop for every page that loads; a newer page (or leaving the view) ends the
+    /// previous loop.
+    pub fn keep_live(
+        page: Resource<Result<RunPage, AppError>>,
+        filter: Signal<RunFilter>,
+        limit: u32,
+        live: RwSignal<Option<Vec<AgentRun>>>,
+        state: RwSignal<ConnectionState>,
+    ) {
+        let generation = Arc::new(AtomicU64::new(0));
+        let current = Arc::clone(&generation);
+        Effect::new(move |_| {
+            let Some(Ok(loaded)) = page.get() else {
+                return;
+            };
+            live.set(Some(loaded.runs.clone()));
+            let mine = current.fetch_add(1, Ordering::SeqCst) + 1;
+            let view = View {
+                filter: filter.get_untracked(),
+                limit: limit as usize,
+                live,
+                state,
+                page,
+                generation: Arc::clone(&current),
+                mine,
+            };
+            spawn_local(view.run(loaded.last_event_id));
+        });
+        on_cleanup(move || {
+            generation.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    struct View {
+        filter: RunFilter,
+        limit: usize,
+        live: RwSignal<Option<Vec<AgentRun>>>,
+        state: RwSignal<ConnectionState>,
+        page: Resource<Result<RunPage, AppError>>,
+        generation: Arc<AtomicU64>,
+        mine: u64,
+    }
+
+    enum Ended {
+        /// Dropped, refused or silent: reconnect from the cursor after a pause.
+        Dropped,
+        /// The tab was hidden: reconnect as soon as it is visible again.
+        Hidden,
+        /// This view is gone or replaced: stop.
+        Stop,
+    }
+
+    impl View {
+        fn stopped(&self) -> bool {
+            self.generation.load(Ordering::SeqCst) != self.mine
+        }
+
+        async fn run(self, mut last: i64) {
+            let mut backoff = BACKOFF_START_MS;
+            loop {
+                if self.stopped() {
+                    return;
+                }
+                if tab_hidden() {
+                    while tab_hidden() && !self.stopped() {
+                        TimeoutFuture::new(500).await;
+                    }
+                    continue;
+                }
+                match self.connect(&mut last, &mut backoff).await {
+                    Ended::Stop => return,
+                    Ended::Hidden => continue,
+                    Ended::Dropped => {}
+                }
+                if self.stopped() {
+                    return;
+                }
+                self.state.set(if online() {
+                    ConnectionState::Reconnecting
+                } else {
+                    ConnectionState::Offline
+                });
+                let jitter = (js_sys::Math::random() * f64::from(backoff) / 2.0) as u32;
+                TimeoutFuture::new(backoff / 2 + jitter).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX_MS);
+            }
+        }
+
+        async fn connect(&self, last: &mut i64, backoff: &mut u32) -> Ended {
+            let (mut requests, outgoing) = mpsc::channel::<Result<LiveRequest, AppError>>(4);
+            let subscribe = LiveRequest::Subscribe {
+                filter: self.filter.clone(),
+                after_event_id: *last,
+            };
+            if requests.try_send(Ok(subscribe)).is_err() {
+                return Ended::Dropped;
+            }
+            let Ok(mut messages) = live_runs(outgoing.into()).await else {
+                return Ended::Dropped;
+            };
+            let mut quiet_ticks = 0;
+            let mut ticks = 0;
+            loop {
+                let next = messages.next();
+                let tick = TimeoutFuture::new(TICK_MS);
+                match select(next, tick).await {
+                    Either::Left((Some(Ok(message)), _)) => {
+                        quiet_ticks = 0;
+                        match message {
+                            LiveMessage::Event { event, run } => {
+                                *last = event.id;
+                                self.live.update(|runs| {
+                                    merge_run(
+                                        runs.get_or_insert_with(Vec::new),
+                                        *run,
+                                        &self.filter,
+                                        self.limit,
+                                    )
+                                });
+                                self.state.set(ConnectionState::Live);
+                            }
+                            LiveMessage::Ready { .. } => {
+                                *backoff = BACKOFF_START_MS;
+                                self.state.set(ConnectionState::Live);
+                            }
+                            LiveMessage::Heartbeat { .. } => {}
+                            LiveMessage::Resync { .. } => {
+                                // Reload the snapshot; the new page starts a new loop.
+                                self.page.refetch();
+                                return Ended::Stop;
+                            }
+                            LiveMessage::Error { message } => {
+                                leptos::logging::warn!("live view refused: {message}");
+                                return Ended::Dropped;
+                            }
+                        }
+                    }
+                    Either::Left((_, _)) => return Ended::Dropped,
+                    Either::Right(_) => {
+                        quiet_ticks += 1;
+                        ticks += 1;
+                        if quiet_ticks >= SILENCE_LIMIT_TICKS {
+                            return Ended::Dropped;
+                        }
+                        if ticks % PING_EVERY_TICKS == 0
+                            && requests.try_send(Ok(LiveRequest::Ping)).is_err()
+                        {
+                            return Ended::Dropped;
+                        }
+                    }
+                }
+                if self.stopped() {
+                    return Ended::Stop;
+                }
+                if tab_hidden() {
+                    return Ended::Hidden;
+                }
+            }
+        }
+    }
+
+    fn tab_hidden() -> bool {
+        web_sys::window()
+            .and_then(|w| w.document())
+            .is_some_and(|d| d.hidden())
+    }
+
+    fn online() -> bool {
+        web_sys::window().is_none_or(|w| w.navigator().on_line())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_run;
+    use crate::model::{AgentRun, RunFilter, RunStatus};
+
+    fn run(n: u8, status: RunStatus) -> AgentRun {
+        let mut run: AgentRun = serde_json::from_value(serde_json::json!({
+            "id": format!("00000000-0000-0000-0000-0000000000{n:02}"),
+            "task_id": "00000000-0000-0000-0000-000000000000",
+            "user_id": "00000000-0000-0000-0000-000000000000",
+            "agent_name": "a", "task": "t", "status": "in_progress", "progress_percent": 0.0,
+            "current_step": null, "attempt": 1, "result": null, "error": null,
+            "verification_evidence": [], "metadata": {}, "tokens_in": null, "tokens_out": null,
+            "cost_usd": null, "created_at": format!("2026-01-01T00:00:{n:02}Z"), "started_at": null,
+            "completed_at": null, "updated_at": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        run.status = status;
+        run
+    }
+
+    #[test]
+    fn runs_are_updated_in_place_added_on_top_and_dropped_when_they_leave_the_view() {
+        let active = RunFilter {
+            active_only: true,
+            ..Default::default()
+        };
+        let mut runs = vec![run(2, RunStatus::InProgress), run(1, RunStatus::InProgress)];
+        merge_run(&mut runs, run(3, RunStatus::Queued), &active, 10);
+        assert_eq!(
+            runs.iter()
+                .map(|r| r.created_at.timestamp() % 60)
+                .collect::<Vec<_>>(),
+            vec![3, 2, 1]
+        );
+        let mut moved = run(2, RunStatus::InProgress);
+        moved.progress_percent = 50.0;
+        merge_run(&mut runs, moved, &active, 10);
+        assert_eq!(runs[1].progress_percent, 50.0);
+        merge_run(&mut runs, run(1, RunStatus::Completed), &active, 10);
+        assert_eq!(runs.len(), 2);
+        merge_run(&mut runs, run(4, RunStatus::InProgress), &active, 2);
+        assert_eq!(runs.len(), 2, "the limit holds");
+    }
+}

@@ -1,0 +1,93 @@
+//! A WebSocket client of the live server function, speaking its framing: binary messages of one tag
+//! byte (0 = Ok, 1 = Err) followed by JSON.
+
+use futures::{SinkExt, StreamExt};
+use runwire::model::{LiveMessage, LiveRequest, RunFilter};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub struct LiveClient {
+    socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+}
+
+/// What one frame from the server held.
+#[derive(Debug)]
+pub enum Frame {
+    Message(LiveMessage),
+    /// An error of the stream itself (the Err side of the server fn's stream).
+    StreamError(String),
+    Closed,
+}
+
+impl LiveClient {
+    pub async fn connect(addr: SocketAddr, token: &str) -> LiveClient {
+        let mut request = format!("ws://{addr}/api/live_runs")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        LiveClient { socket }
+    }
+
+    pub async fn subscribe(
+        addr: SocketAddr,
+        token: &str,
+        filter: RunFilter,
+        after_event_id: i64,
+    ) -> LiveClient {
+        let mut client = LiveClient::connect(addr, token).await;
+        client
+            .send(&LiveRequest::Subscribe {
+                filter,
+                after_event_id,
+            })
+            .await;
+        client
+    }
+
+    pub async fn send(&mut self, request: &LiveRequest) {
+        let mut bytes = vec![0u8];
+        bytes.extend(serde_json::to_vec(request).unwrap());
+        self.send_raw(bytes).await;
+    }
+
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) {
+        self.socket
+            .send(Message::Binary(bytes.into()))
+            .await
+            .unwrap();
+    }
+
+    /// The next frame, skipping heartbeats; Closed after `wait` of silence or when the server closes.
+    pub async fn next(&mut self, wait: Duration) -> Frame {
+        loop {
+            let frame = match tokio::time::timeout(wait, self.socket.next()).await {
+                Ok(Some(Ok(frame))) => frame,
+                _ => return Frame::Closed,
+            };
+            let bytes = match frame {
+                Message::Binary(bytes) => bytes.to_vec(),
+                Message::Text(text) => text.as_bytes().to_vec(),
+                Message::Close(_) => return Frame::Closed,
+                _ => continue,
+            };
+            let (tag, body) = bytes.split_first().expect("a tagged frame");
+            if *tag == 1 {
+                return Frame::StreamError(String::from_utf8_lossy(body).into_owned());
+            }
+            match serde_json::from_slice::<LiveMessage>(body).unwrap() {
+                LiveMessage::Heartbeat { .. } => continue,
+                message => return Frame::Message(message),
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}

@@ -1,0 +1,544 @@
+//! The live bridge end to end over real WebSockets: replay then live, isolation, bad input, forced
+//! disconnects, a killed LISTEN backend, a restarted server, and two servers on one database.
+
+mod common;
+
+use common::ws::{Frame, LiveClient};
+use common::{principal, TestApp, TestDb};
+use rand::Rng;
+use runwire::model::{CurrentUser, LiveMessage, NewRun, RunFilter, RunStatus, RunUpdate, UserRole};
+use runwire::server::auth::tokens;
+use runwire::server::publisher::AgentEventPublisher;
+use std::time::Duration;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+struct Live {
+    app: TestApp,
+    alice: CurrentUser,
+    alice_token: String,
+    bob: CurrentUser,
+    bob_token: String,
+    publisher: AgentEventPublisher,
+}
+
+async fn live() -> Live {
+    let db = TestDb::new().await;
+    let alice = db.user("alice@example.com", UserRole::User).await;
+    let bob = db.user("bob@example.com", UserRole::User).await;
+    let (_, alice_token) = tokens::create(&db.pool, alice.id, "a").await.unwrap();
+    let (_, bob_token) = tokens::create(&db.pool, bob.id, "b").await.unwrap();
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+    Live {
+        app: TestApp::start(db, None).await,
+        alice,
+        alice_token,
+        bob,
+        bob_token,
+        publisher,
+    }
+}
+
+async fn start_run(publisher: &AgentEventPublisher, user: &CurrentUser, agent: &str) -> Uuid {
+    let new = NewRun {
+        agent_name: agent.into(),
+        task: "live test".into(),
+        task_id: None,
+        status: RunStatus::InProgress,
+        step: None,
+        metadata: None,
+    };
+    publisher.create(principal(user), &new).await.unwrap().id
+}
+
+/// Publishes `count` progress events on `run` in batches of `batch`, progress rising from `from`.
+async fn publish_progress(
+    publisher: &AgentEventPublisher,
+    user: &CurrentUser,
+    run: Uuid,
+    count: usize,
+    batch: usize,
+) {
+    let mut sent = 0;
+    while sent < count {
+        let n = batch.min(count - sent);
+        let updates: Vec<RunUpdate> = (0..n)
+            .map(|i| RunUpdate::Progress {
+                percent: ((sent + i) as f32 / count as f32) * 99.0,
+                step: None,
+            })
+            .collect();
+        publisher
+            .apply_batch(principal(user), run, &updates)
+            .await
+            .unwrap();
+        sent += n;
+    }
+}
+
+async fn user_event_ids(app: &TestApp, user: &CurrentUser) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM agent_run_events WHERE user_id = $1 ORDER BY id")
+        .bind(user.id)
+        .fetch_all(&mut app.db.owner_conn().await)
+        .await
+        .unwrap()
+}
+
+/// Reads event ids until `ready_then` events arrived after Ready, or the stream ends.
+async fn expect_events(client: &mut LiveClient, count: usize) -> Vec<i64> {
+    let mut ids = vec![];
+    while ids.len() < count {
+        match client.next(WAIT).await {
+            Frame::Message(LiveMessage::Event { event, .. }) => ids.push(event.id),
+            Frame::Message(LiveMessage::Ready { .. }) => {}
+            other => panic!("after {} events: {other:?}", ids.len()),
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn replay_then_live_in_order_and_only_the_callers() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "replayer").await;
+    publish_progress(&t.publisher, &t.alice, run, 4, 1).await;
+    let bobs_run = start_run(&t.publisher, &t.bob, "bob-agent").await;
+
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    let replayed = expect_events(&mut client, 5).await;
+    match client.next(WAIT).await {
+        Frame::Message(LiveMessage::Ready { last_event_id }) => {
+            assert!(last_event_id >= replayed[4])
+        }
+        other => panic!("{other:?}"),
+    }
+    // live: Bob's event never arrives, Alice's does, with the run as stored
+    publish_progress(&t.publisher, &t.bob, bobs_run, 3, 1).await;
+    t.publisher
+        .update_progress(principal(&t.alice), run, Some("live step".into()), 99.5)
+        .await
+        .unwrap();
+    match client.next(WAIT).await {
+        Frame::Message(LiveMessage::Event {
+            event,
+            run: snapshot,
+        }) => {
+            assert_eq!(event.run_id, run);
+            assert_eq!(event.step.as_deref(), Some("live step"));
+            assert_eq!(snapshot.progress_percent, 99.5);
+        }
+        other => panic!("{other:?}"),
+    }
+    let all = user_event_ids(&t.app, &t.alice).await;
+    assert_eq!(replayed, all[..5]);
+
+    // resuming from the middle replays exactly the rest
+    let mut resumed =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), all[2]).await;
+    assert_eq!(expect_events(&mut resumed, 3).await, all[3..]);
+}
+
+#[tokio::test]
+async fn another_users_subscriber_receives_nothing_whatever_its_filter() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "secret-agent").await;
+    let filters = [
+        RunFilter::default(),
+        RunFilter {
+            run_id: Some(run),
+            ..Default::default()
+        },
+        RunFilter {
+            agent_name: Some("secret-agent".into()),
+            ..Default::default()
+        },
+        RunFilter {
+            search: Some("secret".into()),
+            ..Default::default()
+        },
+    ];
+    let mut clients = vec![];
+    for filter in filters {
+        clients.push(LiveClient::subscribe(t.app.addr, &t.bob_token, filter, 0).await);
+    }
+    publish_progress(&t.publisher, &t.alice, run, 5, 1).await;
+    let bobs_run = start_run(&t.publisher, &t.bob, "bob-agent").await;
+    for (i, client) in clients.iter_mut().enumerate() {
+        loop {
+            match client.next(WAIT).await {
+                Frame::Message(LiveMessage::Ready { .. }) => {}
+                Frame::Message(LiveMessage::Event { event, .. }) => {
+                    assert_eq!(event.user_id, t.bob.id, "filter {i} leaked {event:?}");
+                    if i == 0 {
+                        assert_eq!(event.run_id, bobs_run);
+                        break;
+                    }
+                }
+                Frame::Closed if i > 0 => break, // filters naming Alice's run match none of Bob's
+                other => panic!("filter {i}: {other:?}"),
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_subscriptions_get_an_error_frame_and_the_server_carries_on() {
+    let t = live().await;
+    let latest = {
+        let run = start_run(&t.publisher, &t.alice, "x").await;
+        let _ = run;
+        *user_event_ids(&t.app, &t.alice).await.last().unwrap()
+    };
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        ([&[0u8][..], b"{not json"].concat(), "malformed"),
+        (
+            [
+                &[0u8][..],
+                br#"{"type":"subscribe","filter":{"colour":"red"},"after_event_id":0}"#,
+            ]
+            .concat(),
+            "malformed",
+        ),
+        (
+            [
+                &[0u8][..],
+                br#"{"type":"subscribe","filter":{},"after_event_id":-1}"#,
+            ]
+            .concat(),
+            "after_event_id must be",
+        ),
+        (
+            [
+                &[0u8][..],
+                format!(
+                    r#"{{"type":"subscribe","filter":{{}},"after_event_id":{}}}"#,
+                    latest + 1000
+                )
+                .as_bytes(),
+            ]
+            .concat(),
+            "in the future",
+        ),
+        (
+            [&[0u8][..], br#"{"type":"ping"}"#].concat(),
+            "subscribe first",
+        ),
+        (
+            [
+                &[0u8][..],
+                format!(
+                    r#"{{"type":"subscribe","filter":{{"search":"{}"}},"after_event_id":0}}"#,
+                    "x".repeat(10_000)
+                )
+                .as_bytes(),
+            ]
+            .concat(),
+            "search is",
+        ),
+    ];
+    for (frame, expected) in cases {
+        let mut client = LiveClient::connect(t.app.addr, &t.alice_token).await;
+        client.send_raw(frame).await;
+        match client.next(WAIT).await {
+            Frame::Message(LiveMessage::Error { message }) => {
+                assert!(message.contains(expected), "{expected}: {message}")
+            }
+            other => panic!("{expected}: {other:?}"),
+        }
+        assert!(
+            matches!(client.next(Duration::from_secs(3)).await, Frame::Closed),
+            "{expected}: closed after the error"
+        );
+    }
+    // unharmed: a good subscription still works
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    assert_eq!(expect_events(&mut client, 1).await.len(), 1);
+    // and anonymous sockets are refused before upgrading
+    let anonymous =
+        tokio_tungstenite::connect_async(format!("ws://{}/api/live_runs", t.app.addr)).await;
+    assert!(anonymous.is_err());
+}
+
+#[tokio::test]
+async fn ten_thousand_events_through_a_hundred_forced_disconnects_arrive_exactly_once_in_order() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "firehose").await;
+    let publisher = t.publisher.clone();
+    let alice = t.alice.clone();
+    let producer = tokio::spawn(async move {
+        publish_progress(&publisher, &alice, run, 10_000, 25).await;
+    });
+    let mut received: Vec<i64> = vec![];
+    let mut disconnects = 0;
+    let mut rng = rand::thread_rng();
+    loop {
+        let after = received.last().copied().unwrap_or(0);
+        let mut client =
+            LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), after).await;
+        let cut_after = if disconnects < 100 {
+            rng.gen_range(1..150)
+        } else {
+            usize::MAX
+        };
+        let mut got = 0;
+        loop {
+            match client
+                .next(if disconnects < 100 {
+                    WAIT
+                } else {
+                    Duration::from_secs(3)
+                })
+                .await
+            {
+                Frame::Message(LiveMessage::Event { event, .. }) => {
+                    received.push(event.id);
+                    got += 1;
+                    if got >= cut_after {
+                        break;
+                    }
+                }
+                Frame::Message(LiveMessage::Ready { .. }) => {}
+                Frame::Closed => break,
+                other => panic!("{other:?}"),
+            }
+        }
+        drop(client); // cut without a goodbye
+        disconnects += 1;
+        if disconnects > 100 && producer.is_finished() && received.len() >= 10_001 {
+            break;
+        }
+        assert!(disconnects < 2000, "stuck at {} events", received.len());
+    }
+    producer.await.unwrap();
+    let stored = user_event_ids(&t.app, &t.alice).await;
+    assert_eq!(stored.len(), 10_001);
+    assert!(
+        received.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicates"
+    );
+    assert_eq!(received, stored, "every event exactly once");
+}
+
+#[tokio::test]
+async fn a_killed_listen_backend_loses_nothing() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "resilient").await;
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    expect_events(&mut client, 1).await;
+    let publisher = t.publisher.clone();
+    let alice = t.alice.clone();
+    let producer =
+        tokio::spawn(async move { publish_progress(&publisher, &alice, run, 600, 3).await });
+    let mut owner = t.app.db.owner_conn().await;
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        let killed: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_all(&mut owner)
+        .await
+        .unwrap();
+        assert!(!killed.is_empty(), "the LISTEN connection exists");
+    }
+    producer.await.unwrap();
+    let received = expect_events(&mut client, 600).await;
+    let stored = user_event_ids(&t.app, &t.alice).await;
+    assert_eq!(received, stored[1..]);
+}
+
+#[tokio::test]
+async fn a_restarted_server_process_resumes_without_loss() {
+    let db = TestDb::new().await;
+    let alice = db.user("restart@example.com", UserRole::User).await;
+    let (_, token) = tokens::create(&db.pool, alice.id, "a").await.unwrap();
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+    let run = start_run(&publisher, &alice, "survivor").await;
+    let addr: std::net::SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let spawn = || {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
+            .arg("serve")
+            .env("DATABASE_URL", &db.url)
+            .env("RUNWIRE_ADDR", addr.to_string())
+            .env("RUNWIRE_DEMO", "0")
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let wait_up = || async {
+        for _ in 0..200 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not come up");
+    };
+    let mut server = spawn();
+    wait_up().await;
+    let producer = {
+        let publisher = publisher.clone();
+        let alice = alice.clone();
+        tokio::spawn(async move {
+            for _ in 0..40 {
+                publish_progress(&publisher, &alice, run, 0, 1).await;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            publish_progress(&publisher, &alice, run, 400, 2).await;
+        })
+    };
+    let mut received = vec![];
+    let mut client = LiveClient::subscribe(addr, &token, RunFilter::default(), 0).await;
+    received.extend(expect_events(&mut client, 30).await);
+    server.kill().await.unwrap(); // SIGKILL: no goodbye
+    assert!(matches!(
+        client.next(Duration::from_secs(5)).await,
+        Frame::Closed | Frame::Message(LiveMessage::Event { .. })
+    ));
+    let mut server = spawn();
+    wait_up().await;
+    producer.await.unwrap();
+    let stored = user_event_ids_in(&db, &alice).await;
+    let mut client = LiveClient::subscribe(
+        addr,
+        &token,
+        RunFilter::default(),
+        *received.last().unwrap(),
+    )
+    .await;
+    let rest = expect_events(&mut client, stored.len() - received.len()).await;
+    received.extend(rest);
+    assert_eq!(received, stored);
+    server.kill().await.unwrap();
+}
+
+async fn user_event_ids_in(db: &TestDb, user: &CurrentUser) -> Vec<i64> {
+    sqlx::query_scalar("SELECT id FROM agent_run_events WHERE user_id = $1 ORDER BY id")
+        .bind(user.id)
+        .fetch_all(&mut db.owner_conn().await)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_both_deliver_every_event() {
+    let t = live().await;
+    let second = TestApp::start(
+        TestDb {
+            name: t.app.db.name.clone(),
+            url: t.app.db.url.clone(),
+            owner: t.app.db.owner.clone(),
+            pool: runwire::server::db::app_pool(&t.app.db.owner, 5)
+                .await
+                .unwrap(),
+        },
+        None,
+    )
+    .await;
+    let mut on_first =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    let mut on_second =
+        LiveClient::subscribe(second.addr, &t.alice_token, RunFilter::default(), 0).await;
+    // published through the first server's REST API
+    let response = common::agent()
+        .post(t.app.url("/api/v1/runs"))
+        .bearer_auth(&t.alice_token)
+        .json(&serde_json::json!({"agent_name": "fanout", "task": "reach everyone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let run: Uuid = response.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    publish_progress(&t.publisher, &t.alice, run, 20, 1).await;
+    let a = expect_events(&mut on_first, 21).await;
+    let b = expect_events(&mut on_second, 21).await;
+    assert_eq!(a, b);
+    assert_eq!(a, user_event_ids(&t.app, &t.alice).await);
+}
+
+#[tokio::test]
+async fn a_subscriber_that_falls_behind_is_told_to_resync() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "flood").await;
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    expect_events(&mut client, 1).await;
+    // the client stops reading while far more than the hub holds is published
+    publish_progress(&t.publisher, &t.alice, run, 30_000, 500).await;
+    let mut events = 0;
+    loop {
+        match client.next(WAIT).await {
+            Frame::Message(LiveMessage::Event { .. }) => events += 1,
+            Frame::Message(LiveMessage::Ready { .. }) => {}
+            Frame::Message(LiveMessage::Resync { reason }) => {
+                assert!(reason.contains("behind"));
+                break;
+            }
+            other => panic!("after {events} events: {other:?}"),
+        }
+    }
+    assert!(
+        events < 30_000,
+        "it was told to resync rather than silently skipping"
+    );
+    // and the stream ends there: resubscribing from its cursor is the way on
+    assert!(matches!(
+        client.next(Duration::from_secs(3)).await,
+        Frame::Closed
+    ));
+}
+
+#[tokio::test]
+async fn sigterm_ends_open_live_sockets_and_stops_promptly() {
+    let db = TestDb::new().await;
+    let alice = db.user("shutdown@example.com", UserRole::User).await;
+    let (_, token) = tokens::create(&db.pool, alice.id, "a").await.unwrap();
+    let addr: std::net::SocketAddr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("RUNWIRE_ADDR", addr.to_string())
+        .env("RUNWIRE_DEMO", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut client = LiveClient::subscribe(addr, &token, RunFilter::default(), 0).await;
+    assert!(matches!(
+        client.next(WAIT).await,
+        Frame::Message(LiveMessage::Ready { .. })
+    ));
+    let pid = nix::unistd::Pid::from_raw(server.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), server.wait())
+        .await
+        .expect("the server stops within 10 s although a socket was open")
+        .unwrap();
+    assert!(status.success());
+    assert!(matches!(
+        client.next(Duration::from_secs(2)).await,
+        Frame::Closed
+    ));
+}
