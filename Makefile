@@ -83,7 +83,7 @@ BENCH_DATA := $(CURDIR)/target/bench-db
 bench:
 	@trap '$(SERVER) --data-dir $(BENCH_DATA) db stop >/dev/null 2>&1' EXIT; \
 	  $(MAKE) server >/dev/null; \
-	  ulimit -n 65536; RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench ingest --bench live
+	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench ingest --bench live
 
 ## dev: hot-reloading development server through cargo-leptos
 $(TOOLS)/bin/cargo-leptos:

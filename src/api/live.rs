@@ -12,7 +12,9 @@ pub async fn live_runs(
 ) -> Result<BoxedStream<LiveMessage, AppError>, AppError> {
     let principal = super::ssr::require_identity()?.principal();
     let state = super::ssr::state();
-    let (tx, rx) = futures::channel::mpsc::channel(256);
+    // Small: a slow subscriber should fall behind in the hub (and be told to resync), not hold
+    // hundreds of encoded messages of its own.
+    let (tx, rx) = futures::channel::mpsc::channel(16);
     let input: std::pin::Pin<
         Box<dyn futures::Stream<Item = Result<LiveRequest, AppError>> + Send>,
     > = input.into();

@@ -9,6 +9,7 @@ use crate::server::state::AppState;
 use crate::server::{auth, rest};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
@@ -92,6 +93,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         live: LiveConfig::default(),
     };
     let addr = listener.local_addr()?;
+    // Live events are small frames that must leave at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     println!("runwire is serving at http://{addr}");
     if let Some(cluster) = &db.cluster {
         println!(

@@ -109,6 +109,8 @@ impl EventBus {
         while !self.is_stopping() {
             match self.listen(&pool).await {
                 Ok(()) => backoff = Duration::from_millis(100),
+                // the pool closes right after the hub is told to stop
+                Err(_) if self.is_stopping() => return,
                 Err(err) => {
                     self.connected.store(false, Ordering::SeqCst);
                     tracing::warn!("event bus: {err}; reconnecting in {backoff:?}");

@@ -30,7 +30,9 @@ impl LiveClient {
         request
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
+            .await
+            .unwrap();
         LiveClient { socket }
     }
 
@@ -63,10 +65,12 @@ impl LiveClient {
             .unwrap();
     }
 
-    /// The next frame, skipping heartbeats; Closed after `wait` of silence or when the server closes.
+    /// The next frame, answering heartbeats with a ping (as a well-behaved client does) and skipping
+    /// them; Closed when nothing but heartbeats came within `wait`, or when the server closes.
     pub async fn next(&mut self, wait: Duration) -> Frame {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let frame = match tokio::time::timeout(wait, self.socket.next()).await {
+            let frame = match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Ok(Some(Ok(frame))) => frame,
                 _ => return Frame::Closed,
             };
@@ -81,7 +85,11 @@ impl LiveClient {
                 return Frame::StreamError(String::from_utf8_lossy(body).into_owned());
             }
             match serde_json::from_slice::<LiveMessage>(body).unwrap() {
-                LiveMessage::Heartbeat { .. } => continue,
+                LiveMessage::Heartbeat { .. } => {
+                    let mut ping = vec![0u8];
+                    ping.extend(serde_json::to_vec(&LiveRequest::Ping).unwrap());
+                    let _ = self.socket.send(Message::Binary(ping.into())).await;
+                }
                 message => return Frame::Message(message),
             }
         }
