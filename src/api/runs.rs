@@ -18,7 +18,7 @@ pub async fn list_runs(
         .as_deref()
         .map(RunCursor::decode)
         .transpose()
-        .map_err(|err| AppError::validation("cursor", err.to_string()))?;
+        .map_err(|err| AppError::BadRequest(err.to_string()))?;
     // The cursor is read before the runs, so the page holds at least everything up to it.
     let last_event_id = super::ssr::state().bus.last_event_id();
     let mut tx = super::ssr::scoped_tx().await?;

@@ -23,8 +23,10 @@ pub const CHANNEL: &str = "agent_run_events";
 /// Events a subscriber may fall behind before it is told to resync.
 pub const HUB_CAPACITY: usize = 8192;
 const READ_BATCH: i64 = 1000;
-/// How often the hub looks again without a NOTIFY (an aborted transaction sends none).
-const IDLE_POLL: Duration = Duration::from_millis(250);
+/// How often the hub looks again without a NOTIFY while it waits on a gap (an aborted transaction
+/// sends no NOTIFY), and, much more rarely, as a safety net when all is quiet.
+const GAP_POLL: Duration = Duration::from_millis(250);
+const QUIET_POLL: Duration = Duration::from_secs(5);
 
 /// One event as the hub hands it out, with its run as stored when it was read.
 #[derive(Debug)]
@@ -139,7 +141,7 @@ impl EventBus {
                         tracing::warn!("event bus: LISTEN connection lost, reconnecting");
                     }
                 },
-                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = tokio::time::sleep(if gap.is_pending() { GAP_POLL } else { QUIET_POLL }) => {}
                 _ = self.wake.notified() => {}
             }
             if self.is_stopping() {
@@ -207,6 +209,10 @@ enum GapState {
 }
 
 impl Gap {
+    fn is_pending(&self) -> bool {
+        self.at.is_some()
+    }
+
     async fn check(&mut self, tx: &mut ScopedTx, at: i64) -> Result<GapState, sqlx::Error> {
         if self.at != Some(at) {
             *self = Gap {

@@ -29,13 +29,20 @@ pub async fn create(
     Ok(token)
 }
 
-/// The user of a live session; an expired or unknown token is no session.
+/// The user of a live session; an expired or unknown token is no session. `last_seen_at` is
+/// refreshed at most once a minute, so reading pages does not write on every request.
 pub async fn find_user(pool: &PgPool, token: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
     sqlx::query_as(
-        "UPDATE sessions s SET last_seen_at = now()
-         FROM users u
-         WHERE s.token_hash = $1 AND s.expires_at > now() AND u.id = s.user_id
-         RETURNING u.id, u.email, u.role",
+        "WITH hit AS (
+             SELECT s.token_hash, u.id, u.email, u.role
+             FROM sessions s JOIN users u ON u.id = s.user_id
+             WHERE s.token_hash = $1 AND s.expires_at > now()
+         ), touch AS (
+             UPDATE sessions SET last_seen_at = now()
+             WHERE token_hash = (SELECT token_hash FROM hit)
+               AND last_seen_at < now() - interval '1 minute'
+         )
+         SELECT id, email, role FROM hit",
     )
     .bind(secret::hash(token))
     .fetch_optional(pool)
