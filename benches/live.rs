@@ -7,6 +7,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::TestDb;
 use runwire::model::{LiveMessage, RunFilter, RunUpdate, UserRole};
@@ -29,25 +30,8 @@ async fn main() {
     let db = TestDb::new().await;
     let user = db.user("live-bench@example.com", UserRole::User).await;
     let (_, token) = tokens::create(&db.pool, user.id, "bench").await.unwrap();
-    let addr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap()
-    };
-    let mut server = tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
-        .arg("serve")
-        .env("DATABASE_URL", &db.url)
-        .env("RUNWIRE_ADDR", addr.to_string())
-        .env("RUNWIRE_DEMO", "0")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    for _ in 0..400 {
-        if tokio::net::TcpStream::connect(addr).await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut server = ServerProcess::start(&db.url, None).await;
+    let addr = server.addr;
     let publisher = AgentEventPublisher::new(db.pool.clone());
     let who = common::principal(&user);
 
@@ -65,7 +49,7 @@ async fn main() {
     for (subscribers, rate) in [(1usize, RATE), (1000, RATE), (1000, 20)] {
         let outcome =
             through_server(addr, &token, &publisher, who, subscribers, rate, seconds).await;
-        let rss = rss_mb(server.id().unwrap());
+        let rss = rss_mb(server.pid());
         let name = format!("{subscribers} WebSocket subscriber(s), {rate}/s");
         print_row(&name, &outcome.latencies, Some((&outcome, rss)));
         let (p50, p99) = (
@@ -79,7 +63,7 @@ async fn main() {
         );
     }
     println!("\ngoals: no loss; server RSS with 1,000 subscribers < 150 MB");
-    server.kill().await.unwrap();
+    server.child.kill().await.unwrap();
 }
 
 struct Outcome {

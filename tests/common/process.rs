@@ -1,0 +1,42 @@
+//! The real `runwire` binary as a separate process on a database of the tests, for what only a
+//! process can show: restarts, signals, memory.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub struct ServerProcess {
+    pub addr: SocketAddr,
+    pub child: tokio::process::Child,
+}
+
+impl ServerProcess {
+    /// Starts `runwire serve` on `database_url` at `addr` (a free port when None) and waits until
+    /// it accepts connections.
+    pub async fn start(database_url: &str, addr: Option<SocketAddr>) -> ServerProcess {
+        let addr = addr.unwrap_or_else(|| {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        });
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("RUNWIRE_ADDR", addr.to_string())
+            .env("RUNWIRE_DEMO", "0")
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(addr).await.is_ok() {
+                return ServerProcess { addr, child };
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("runwire did not start listening on {addr}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
+    }
+}
