@@ -134,7 +134,9 @@ impl EventBus {
         loop {
             tokio::select! {
                 note = listener.try_recv() => match note? {
-                    Some(_) => {}
+                    // One read serves every notification already waiting: a burst of N events
+                    // costs one catch-up, not N.
+                    Some(_) => while listener.next_buffered().is_some() {},
                     // The connection dropped; the listener reconnects on the next call.
                     None => {
                         self.connected.store(false, Ordering::SeqCst);

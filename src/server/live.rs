@@ -34,6 +34,8 @@ impl Default for LiveConfig {
 }
 
 const REPLAY_BATCH: i64 = 500;
+/// How long a connection stays open after its final message, for the client to read it and leave.
+const LINGER: Duration = Duration::from_secs(2);
 
 type Out<E> = futures::channel::mpsc::Sender<Result<LiveMessage, E>>;
 
@@ -58,27 +60,39 @@ pub async fn serve<E, S>(
         Ok(Some(Ok(LiveRequest::Ping))) => {
             return refuse(
                 &mut out,
+                &mut input,
                 "subscribe first: the first message must be a subscription",
             )
             .await
         }
         Ok(Some(Err(err))) => {
-            return refuse(&mut out, &format!("malformed subscription: {err}")).await
+            return refuse(
+                &mut out,
+                &mut input,
+                &format!("malformed subscription: {err}"),
+            )
+            .await
         }
         Ok(None) => return,
-        Err(_) => return refuse(&mut out, "no subscription received in time").await,
+        Err(_) => return refuse(&mut out, &mut input, "no subscription received in time").await,
     };
     if let Err(err) = filter.validate() {
-        return refuse(&mut out, &err.to_string()).await;
+        return refuse(&mut out, &mut input, &err.to_string()).await;
     }
     // Subscribe to the hub before replaying, so nothing falls between the two.
     let (mut hub, hub_cursor) = bus.subscribe();
     if after < 0 {
-        return refuse(&mut out, "after_event_id must be 0 or a previous event id").await;
+        return refuse(
+            &mut out,
+            &mut input,
+            "after_event_id must be 0 or a previous event id",
+        )
+        .await;
     }
     if after > hub_cursor {
         return refuse(
             &mut out,
+            &mut input,
             &format!("after_event_id {after} is in the future (the latest is {hub_cursor})"),
         )
         .await;
@@ -91,6 +105,7 @@ pub async fn serve<E, S>(
             tracing::error!("live replay: {err}");
             return refuse(
                 &mut out,
+                &mut input,
                 "the server could not read the event log; reconnect",
             )
             .await;
@@ -110,6 +125,8 @@ pub async fn serve<E, S>(
     tokio::pin!(stopped);
     let mut heard_from_client = Instant::now();
     let mut heartbeat = tokio::time::interval(config.heartbeat);
+    // After a long wait on a slow client, one heartbeat, not a burst of the missed ones.
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     heartbeat.reset();
     loop {
         tokio::select! {
@@ -130,16 +147,17 @@ pub async fn serve<E, S>(
                 Err(RecvError::Lagged(missed)) => {
                     let reason = format!("fell {missed} events behind; reload and subscribe again from {last}");
                     let _ = out.send(Ok(LiveMessage::Resync { reason })).await;
-                    return;
+                    return linger(&mut input).await;
                 }
                 Err(RecvError::Closed) => return,
             },
             request = input.next() => match request {
                 Some(Ok(LiveRequest::Ping)) => heard_from_client = Instant::now(),
                 Some(Ok(LiveRequest::Subscribe { .. })) => {
-                    return refuse(&mut out, "already subscribed: open a new connection for another view").await;
+                    let message = "already subscribed: open a new connection for another view";
+                    return refuse(&mut out, &mut input, message).await;
                 }
-                Some(Err(err)) => return refuse(&mut out, &format!("malformed message: {err}")).await,
+                Some(Err(err)) => return refuse(&mut out, &mut input, &format!("malformed message: {err}")).await,
                 None => return,
             },
             _ = &mut stopped => return,
@@ -193,10 +211,25 @@ fn visible(principal: Principal, event: &RunEvent) -> bool {
     principal.role == UserRole::Admin || event.user_id == principal.user_id
 }
 
-async fn refuse<E>(out: &mut Out<E>, message: &str) {
+/// Sends a final error, then lingers (see [`linger`]).
+async fn refuse<E, S>(out: &mut Out<E>, input: &mut S, message: &str)
+where
+    S: Stream<Item = Result<LiveRequest, E>> + Unpin,
+{
     let _ = out
         .send(Ok(LiveMessage::Error {
             message: message.to_owned(),
         }))
         .await;
+    linger(input).await;
+}
+
+/// After a final message, reads and drops what the client still sends until it hangs up, for a
+/// moment at most. Closing a socket with unread input makes the kernel reset the connection, and a
+/// reset destroys data the client has received but not yet read: the final message itself.
+async fn linger<E, S>(input: &mut S)
+where
+    S: Stream<Item = Result<LiveRequest, E>> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async { while input.next().await.is_some() {} }).await;
 }
