@@ -18,9 +18,20 @@ async fn sign_in(
     email: &str,
     password: &str,
 ) -> reqwest::Response {
+    sign_in_then(app, client, email, password, "").await
+}
+
+/// Signs in asking to be sent to `next` afterwards.
+async fn sign_in_then(
+    app: &TestApp,
+    client: &reqwest::Client,
+    email: &str,
+    password: &str,
+    next: &str,
+) -> reqwest::Response {
     client
         .post(app.url("/api/sign_in"))
-        .form(&[("email", email), ("password", password), ("next", "")])
+        .form(&[("email", email), ("password", password), ("next", next)])
         .send()
         .await
         .unwrap()
@@ -119,29 +130,25 @@ async fn sign_in_rotates_the_session_and_follows_only_local_next() {
     app.db.user("rotate@example.com", UserRole::User).await;
     let client = browser();
     sign_in(&app, &client, "rotate@example.com", TEST_PASSWORD).await;
-    let response = client
-        .post(app.url("/api/sign_in"))
-        .form(&[
-            ("email", "rotate@example.com"),
-            ("password", TEST_PASSWORD),
-            ("next", "/agents?x=1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = sign_in_then(
+        &app,
+        &client,
+        "rotate@example.com",
+        TEST_PASSWORD,
+        "/agents?x=1",
+    )
+    .await;
     assert_eq!(response.headers()["location"], "/agents?x=1");
     assert_eq!(session_count(&app).await, 1, "the old session was replaced");
 
-    let response = client
-        .post(app.url("/api/sign_in"))
-        .form(&[
-            ("email", "rotate@example.com"),
-            ("password", TEST_PASSWORD),
-            ("next", "https://evil.example/"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let response = sign_in_then(
+        &app,
+        &client,
+        "rotate@example.com",
+        TEST_PASSWORD,
+        "https://evil.example/",
+    )
+    .await;
     assert_eq!(response.headers()["location"], "/dashboard");
 }
 

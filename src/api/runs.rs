@@ -10,15 +10,10 @@ pub async fn list_runs(
     #[server(default)] cursor: Option<String>,
     limit: u32,
 ) -> Result<RunPage, AppError> {
-    use crate::model::RunCursor;
     use crate::server::runs;
     filter.validate()?;
     check_page_limit(limit)?;
-    let after = cursor
-        .as_deref()
-        .map(RunCursor::decode)
-        .transpose()
-        .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    let after = parse_cursor(cursor.as_deref())?;
     // The cursor is read before the runs, so the page holds at least everything up to it.
     let last_event_id = super::ssr::state().bus.last_event_id();
     let mut tx = super::ssr::scoped_tx().await?;
@@ -28,6 +23,15 @@ pub async fn list_runs(
         last_event_id,
         ..page
     })
+}
+
+/// A `next_cursor` handed back by a client; garbage is a 400 saying how to get a good one.
+#[cfg(feature = "ssr")]
+pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<crate::model::RunCursor>, AppError> {
+    cursor
+        .map(crate::model::RunCursor::decode)
+        .transpose()
+        .map_err(|err| AppError::BadRequest(err.to_string()))
 }
 
 pub fn check_page_limit(limit: u32) -> Result<(), AppError> {

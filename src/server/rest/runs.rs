@@ -2,9 +2,9 @@
 
 use super::idempotency::{self, Claim};
 use super::{body, parse_json, query, run_id, Caller, BATCH_MAX_UPDATES};
-use crate::api::runs::check_page_limit;
+use crate::api::runs::{check_page_limit, parse_cursor};
 use crate::error::AppError;
-use crate::model::{NewRun, RunCursor, RunFilter, RunStatus, RunUpdate};
+use crate::model::{NewRun, RunFilter, RunStatus, RunUpdate};
 use crate::server::state::AppState;
 use crate::server::{events, publisher, runs};
 use axum::body::Bytes;
@@ -228,12 +228,7 @@ pub async fn list(
     filter.validate()?;
     let limit = query.limit.unwrap_or(50);
     check_page_limit(limit)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(RunCursor::decode)
-        .transpose()
-        .map_err(|err| AppError::BadRequest(err.to_string()))?;
+    let after = parse_cursor(query.cursor.as_deref())?;
     let mut tx = caller.begin(&state).await?;
     let page = runs::page(&mut tx, &filter, after, limit).await?;
     tx.commit().await?;
