@@ -103,6 +103,12 @@ impl From<crate::model::RunFilterError> for AppError {
     }
 }
 
+impl From<crate::model::TriggerError> for AppError {
+    fn from(err: crate::model::TriggerError) -> Self {
+        AppError::validation(err.field(), err.to_string())
+    }
+}
+
 impl From<crate::model::RunUpdateError> for AppError {
     fn from(err: crate::model::RunUpdateError) -> Self {
         use crate::model::RunUpdateError as E;

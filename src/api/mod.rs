@@ -1,5 +1,6 @@
 //! Server functions: the browser's only door to data.
 
+pub mod agents;
 pub mod auth;
 pub mod live;
 pub mod runs;

@@ -56,3 +56,99 @@ pub struct RunEvent {
     pub payload: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }
+
+/// Events kept in a monitor's timeline; older ones are summarised as a count.
+pub const TIMELINE_MAX_EVENTS: usize = 500;
+
+/// A run with its newest events, and the live cursor they are complete up to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunTimeline {
+    pub run: super::AgentRun,
+    /// Oldest first; at most [`TIMELINE_MAX_EVENTS`] of the newest.
+    pub events: Vec<RunEvent>,
+    /// Events the timeline leaves out (the oldest ones).
+    pub earlier_events: u64,
+    /// Live updates resume after this event id.
+    pub last_event_id: i64,
+}
+
+impl RunTimeline {
+    /// Folds in one live event of this run (and the run as it stood after it). Events already held
+    /// (a replay after a reconnect) and other runs' events change nothing.
+    pub fn apply(&mut self, event: RunEvent, run: super::AgentRun) {
+        if event.run_id != self.run.id || run.id != self.run.id {
+            return;
+        }
+        if self.events.last().is_some_and(|last| last.id >= event.id) {
+            return;
+        }
+        if run.updated_at >= self.run.updated_at {
+            self.run = run;
+        }
+        self.last_event_id = self.last_event_id.max(event.id);
+        self.events.push(event);
+        if self.events.len() > TIMELINE_MAX_EVENTS {
+            let dropped = self.events.len() - TIMELINE_MAX_EVENTS;
+            self.events.drain(..dropped);
+            self.earlier_events += dropped as u64;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AgentRun;
+
+    fn run(id: u128, progress: f32, updated_sec: u32) -> AgentRun {
+        serde_json::from_value(serde_json::json!({
+            "id": Uuid::from_u128(id), "task_id": Uuid::nil(), "user_id": Uuid::nil(),
+            "agent_name": "a", "task": "t", "status": "in_progress", "progress_percent": progress,
+            "current_step": null, "attempt": 1, "result": null, "error": null,
+            "verification_evidence": [], "metadata": {}, "tokens_in": null, "tokens_out": null,
+            "cost_usd": null, "created_at": "2026-01-01T00:00:00Z", "started_at": null,
+            "completed_at": null, "updated_at": format!("2026-01-01T00:00:{updated_sec:02}Z")
+        }))
+        .unwrap()
+    }
+
+    fn event(id: i64, run_id: u128) -> RunEvent {
+        RunEvent {
+            id,
+            run_id: Uuid::from_u128(run_id),
+            user_id: Uuid::nil(),
+            kind: RunEventKind::Progress,
+            status: RunStatus::InProgress,
+            progress: None,
+            step: None,
+            payload: serde_json::json!({}),
+            created_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_timeline_takes_new_events_of_its_run_once_and_keeps_the_newest() {
+        let mut timeline = RunTimeline {
+            run: run(1, 0.0, 0),
+            events: vec![event(5, 1)],
+            earlier_events: 0,
+            last_event_id: 5,
+        };
+        timeline.apply(event(7, 1), run(1, 40.0, 2));
+        timeline.apply(event(7, 1), run(1, 40.0, 2)); // replayed
+        timeline.apply(event(6, 1), run(1, 20.0, 1)); // older than what is held
+        timeline.apply(event(8, 2), run(2, 90.0, 3)); // another run
+        assert_eq!(
+            timeline.events.iter().map(|e| e.id).collect::<Vec<_>>(),
+            [5, 7]
+        );
+        assert_eq!(timeline.run.progress_percent, 40.0);
+        assert_eq!(timeline.last_event_id, 7);
+        for id in 9..(9 + TIMELINE_MAX_EVENTS as i64) {
+            timeline.apply(event(id, 1), run(1, 50.0, 4));
+        }
+        assert_eq!(timeline.events.len(), TIMELINE_MAX_EVENTS);
+        assert_eq!(timeline.earlier_events, 2);
+        assert_eq!(timeline.events[0].id, 9);
+    }
+}

@@ -1,5 +1,6 @@
 //! Shared pure types, compiled for the server and the browser. No I/O here.
 
+mod agent;
 mod event;
 mod filter;
 mod live;
@@ -9,7 +10,10 @@ mod status;
 mod update;
 mod user;
 
-pub use event::{RunEvent, RunEventKind};
+pub use agent::{
+    AgentProfile, TriggerError, TriggerRequest, BUILTIN_AGENTS, TRIGGER_TASK_MAX_CHARS,
+};
+pub use event::{RunEvent, RunEventKind, RunTimeline, TIMELINE_MAX_EVENTS};
 pub use filter::{
     MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RUN_PAGE_MAX, SEARCH_MAX_CHARS,
 };

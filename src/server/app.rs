@@ -3,6 +3,7 @@
 use crate::server::bus::EventBus;
 use crate::server::cli::Config;
 use crate::server::db::{Database, Principal};
+use crate::server::demo_agent::AgentRunner;
 use crate::server::live::LiveConfig;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
@@ -84,6 +85,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         None
     };
     let bus = EventBus::start(pool.clone()).await?;
+    let agents = AgentRunner::new(pool.clone(), bus.clone(), config.agent_runner());
+    agents.start();
     let state = AppState {
         leptos_options: leptos_options(config.addr)?,
         pool: pool.clone(),
@@ -91,6 +94,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         api_limiter: rest::limiter(config.api_rate, config.api_burst),
         bus: bus.clone(),
         live: LiveConfig::default(),
+        agents: agents.clone(),
     };
     let addr = listener.local_addr()?;
     // Live events are small frames that must leave at once, not wait for Nagle's algorithm.
@@ -122,6 +126,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     })
     .await
     .context("serving HTTP")?;
+    agents.shutdown(std::time::Duration::from_secs(5)).await;
     pool.close().await;
     db.stop()?;
     println!("runwire stopped");

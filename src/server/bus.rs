@@ -8,7 +8,7 @@
 //! or never will (rolled back) and is skipped. Its cursor is therefore a safe resume point: every
 //! event up to it is settled.
 
-use crate::model::{AgentRun, RunEvent, UserRole};
+use crate::model::{AgentRun, RunEvent};
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events;
 use sqlx::postgres::PgListener;
@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
-use uuid::Uuid;
 
 pub const CHANNEL: &str = "agent_run_events";
 /// Events a subscriber may fall behind before it is told to resync.
@@ -45,10 +44,7 @@ pub struct EventBus {
 }
 
 /// The hub reads every user's events.
-const SYSTEM: Principal = Principal {
-    user_id: Uuid::nil(),
-    role: UserRole::Admin,
-};
+const SYSTEM: Principal = Principal::SYSTEM;
 
 impl EventBus {
     /// Starts the hub on `pool`; it runs until the process ends.

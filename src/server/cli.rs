@@ -51,6 +51,48 @@ pub struct Config {
     /// REST requests per API token allowed in a burst above the sustained rate.
     #[arg(long, env = "RUNWIRE_API_BURST", default_value_t = 1000, global = true)]
     pub api_burst: u32,
+    /// Built-in agent runs this process works on at once (0: only other processes run them).
+    #[arg(
+        long,
+        env = "RUNWIRE_AGENT_WORKERS",
+        default_value_t = 4,
+        global = true
+    )]
+    pub agent_workers: usize,
+    /// Multiplies the built-in agents' step durations (0.2 = five times faster).
+    #[arg(long, env = "RUNWIRE_AGENT_SPEED", default_value_t = 1.0, global = true,
+          value_parser = parse_speed)]
+    pub agent_speed: f64,
+    /// Share of built-in agent runs that end in failure, from 0 to 1.
+    #[arg(long, env = "RUNWIRE_AGENT_FAILURE_RATE", default_value_t = 0.15, global = true,
+          value_parser = parse_fraction)]
+    pub agent_failure_rate: f64,
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(speed) if speed.is_finite() && (0.0..=100.0).contains(&speed) => Ok(speed),
+        _ => Err(format!("`{text}` is not a speed factor from 0 to 100")),
+    }
+}
+
+fn parse_fraction(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if (0.0..=1.0).contains(&rate) => Ok(rate),
+        _ => Err(format!("`{text}` is not a fraction from 0 to 1")),
+    }
+}
+
+impl Config {
+    pub fn agent_runner(&self) -> crate::server::demo_agent::AgentRunnerConfig {
+        let mut config = crate::server::demo_agent::AgentRunnerConfig {
+            workers: self.agent_workers,
+            speed: self.agent_speed,
+            ..Default::default()
+        };
+        config.odds.failure = self.agent_failure_rate;
+        config
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]

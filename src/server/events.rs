@@ -69,6 +69,34 @@ pub async fn for_run(
     .await
 }
 
+/// The newest `limit` events of a run, oldest first, and how many older ones were left out.
+pub async fn newest_for_run(
+    tx: &mut ScopedTx,
+    run_id: Uuid,
+    limit: usize,
+) -> Result<(Vec<RunEvent>, u64), sqlx::Error> {
+    let mut events: Vec<RunEvent> = sqlx::query_as(&format!(
+        "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE run_id = $1 ORDER BY id DESC LIMIT $2"
+    ))
+    .bind(run_id)
+    .bind(limit as i64)
+    .fetch_all(tx.conn())
+    .await?;
+    events.reverse();
+    let earlier = if events.len() < limit {
+        0
+    } else {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM agent_run_events WHERE run_id = $1 AND id < $2")
+                .bind(run_id)
+                .bind(events[0].id)
+                .fetch_one(tx.conn())
+                .await?;
+        count as u64
+    };
+    Ok((events, earlier))
+}
+
 /// Events after `after_id` in id order, of runs matching `filter` (all runs when None), up to
 /// `up_to` — with each event's run as it is now.
 pub async fn after_with_runs(

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bus;
 pub mod cli;
 pub mod db;
+pub mod demo_agent;
 pub mod events;
 pub mod live;
 pub mod password;

@@ -1,5 +1,6 @@
 use crate::server::bus::EventBus;
 use crate::server::db::Principal;
+use crate::server::demo_agent::AgentRunner;
 use crate::server::live::LiveConfig;
 use crate::server::rest::ApiLimiter;
 use axum::extract::FromRef;
@@ -19,4 +20,6 @@ pub struct AppState {
     /// The process's event hub (one LISTEN connection).
     pub bus: Arc<EventBus>,
     pub live: LiveConfig,
+    /// The built-in demo agents' queue and workers.
+    pub agents: Arc<AgentRunner>,
 }

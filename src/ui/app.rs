@@ -1,7 +1,8 @@
+use crate::ui::clock::Clock;
 use crate::ui::components::ConnectionIndicator;
 use crate::ui::live::LiveIndicator;
 use crate::ui::pages::{
-    AgentsPage, DashboardPage, LandingPage, NotFound, SignInPage, SignUpPage, TokensPage,
+    AgentsPage, DashboardPage, LandingPage, NotFound, RunPage, SignInPage, SignUpPage, TokensPage,
 };
 use crate::ui::session::Session;
 use leptos::prelude::*;
@@ -35,6 +36,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     Session::provide();
     LiveIndicator::provide();
+    Clock::provide();
     view! {
         <Stylesheet id="leptos" href="/pkg/runwire.css"/>
         <Title text="runwire"/>
@@ -46,6 +48,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/signin") view=SignInPage/>
                     <Route path=path!("/signup") view=SignUpPage/>
                     <Route path=path!("/agents") view=AgentsPage/>
+                    <Route path=path!("/runs/:id") view=RunPage/>
                     <Route path=path!("/dashboard") view=DashboardPage/>
                     <Route path=path!("/settings/tokens") view=TokensPage/>
                 </Routes>

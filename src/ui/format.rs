@@ -10,3 +10,13 @@ pub fn timestamp(at: DateTime<Utc>) -> String {
 pub fn percent(value: f32) -> String {
     format!("{:.0}%", value.clamp(0.0, 100.0))
 }
+
+/// "14:03:07.250": event times within one run are seconds apart, so milliseconds matter.
+pub fn time_of_day(at: DateTime<Utc>) -> String {
+    at.format("%H:%M:%S%.3f").to_string()
+}
+
+/// A JSON value indented for reading.
+pub fn pretty_json(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}

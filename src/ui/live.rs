@@ -2,9 +2,10 @@
 //! current over the live WebSocket. The socket resumes from the last event id after any drop, with
 //! exponential backoff and jitter, pauses while the tab is hidden, and reports its state.
 
+use crate::api::agents::get_run_timeline;
 use crate::api::runs::list_runs;
 use crate::error::AppError;
-use crate::model::{AgentRun, ConnectionState, RunFilter};
+use crate::model::{AgentRun, ConnectionState, RunEvent, RunFilter, RunTimeline};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -23,6 +24,21 @@ pub struct LiveRuns {
     /// None while the first page loads; then the matching runs, newest first, kept live.
     pub runs: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
     pub state: Signal<ConnectionState>,
+    live: RwSignal<Option<Vec<AgentRun>>>,
+    filter: Signal<RunFilter>,
+    limit: usize,
+}
+
+impl LiveRuns {
+    /// Folds in a run the caller already has (say, one it just started), ahead of its live event.
+    pub fn merge(&self, run: AgentRun) {
+        let filter = self.filter.get_untracked();
+        self.live.update(|runs| {
+            if let Some(runs) = runs {
+                merge_run(runs, run, &filter, self.limit);
+            }
+        });
+    }
 }
 
 /// The newest `limit` runs matching `filter`, live.
@@ -32,33 +48,78 @@ pub fn use_agent_runs(filter: Signal<RunFilter>, limit: u32) -> LiveRuns {
         move |filter| list_runs(filter, None, limit),
     );
     let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
-    let state = RwSignal::new(ConnectionState::Connecting);
     let runs = Signal::derive(move || {
         page.get()
             .map(|loaded| loaded.map(|page| live.get().unwrap_or(page.runs)))
     });
-    let indicator = use_context::<LiveIndicator>();
-    if let Some(LiveIndicator(shown)) = indicator {
-        Effect::new(move |_| shown.set(Some(state.get())));
-        on_cleanup(move || shown.set(None));
-    }
-    #[cfg(feature = "hydrate")]
-    socket::keep_live(page, filter, limit, live, state);
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (live, state);
+    let state = follow(
+        page,
+        filter,
+        |page| page.last_event_id,
+        move |page| live.set(Some(page.runs.clone())),
+        move |_, run| {
+            let filter = filter.get_untracked();
+            live.update(|runs| {
+                merge_run(
+                    runs.get_or_insert_with(Vec::new),
+                    run,
+                    &filter,
+                    limit as usize,
+                )
+            })
+        },
+    );
     LiveRuns {
         runs,
-        state: state.into(),
+        state,
+        live,
+        filter,
+        limit: limit as usize,
     }
 }
 
-/// One run, live (its monitor).
+/// One run, live: the list form of [`use_agent_run_timeline`], for views that need no history.
 pub fn use_agent_run(id: Signal<Uuid>) -> LiveRuns {
     let filter = Signal::derive(move || RunFilter {
         run_id: Some(id.get()),
         ..Default::default()
     });
     use_agent_runs(filter, 1)
+}
+
+/// One run and its event timeline, live.
+#[derive(Clone, Copy)]
+pub struct LiveTimeline {
+    /// None while loading; then the run and its events, oldest first.
+    pub timeline: Signal<Option<Result<RunTimeline, AppError>>>,
+    pub state: Signal<ConnectionState>,
+}
+
+pub fn use_agent_run_timeline(id: Signal<Uuid>) -> LiveTimeline {
+    let page = Resource::new(move || id.get(), get_run_timeline);
+    let filter = Signal::derive(move || RunFilter {
+        run_id: Some(id.get()),
+        ..Default::default()
+    });
+    let live: RwSignal<Option<RunTimeline>> = RwSignal::new(None);
+    let timeline = Signal::derive(move || {
+        page.get()
+            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page)))
+    });
+    let state = follow(
+        page,
+        filter,
+        |page| page.last_event_id,
+        move |page| live.set(Some(page.clone())),
+        move |event, run| {
+            live.update(|timeline| {
+                if let Some(timeline) = timeline {
+                    timeline.apply(event, run);
+                }
+            })
+        },
+    );
+    LiveTimeline { timeline, state }
 }
 
 /// The caller's unfinished runs, live.
@@ -68,6 +129,30 @@ pub fn use_active_agent_runs() -> LiveRuns {
         ..Default::default()
     });
     use_agent_runs(filter, crate::model::RUN_PAGE_MAX)
+}
+
+/// Keeps a loaded page current: in the browser, a live socket per loaded page feeds `on_event`; on
+/// the server nothing happens. Returns the connection state, also shown in the header.
+fn follow<T>(
+    page: Resource<Result<T, AppError>>,
+    filter: Signal<RunFilter>,
+    cursor: fn(&T) -> i64,
+    on_page: impl Fn(&T) + Clone + 'static,
+    on_event: impl Fn(RunEvent, AgentRun) + Clone + 'static,
+) -> Signal<ConnectionState>
+where
+    T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+{
+    let state = RwSignal::new(ConnectionState::Connecting);
+    if let Some(LiveIndicator(shown)) = use_context::<LiveIndicator>() {
+        Effect::new(move |_| shown.set(Some(state.get())));
+        on_cleanup(move || shown.set(None));
+    }
+    #[cfg(feature = "hydrate")]
+    socket::keep_live(page, filter, cursor, on_page, on_event, state);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (page, filter, cursor, on_page, on_event);
+    state.into()
 }
 
 /// Folds a run as it now stands into a newest-first list of at most `limit` runs matching `filter`.
@@ -92,16 +177,16 @@ pub fn merge_run(runs: &mut Vec<AgentRun>, run: AgentRun, filter: &RunFilter, li
 
 #[cfg(feature = "hydrate")]
 mod socket {
-    use super::merge_run;
     use crate::api::live::live_runs;
     use crate::error::AppError;
-    use crate::model::{AgentRun, ConnectionState, LiveMessage, LiveRequest, RunFilter, RunPage};
+    use crate::model::{AgentRun, ConnectionState, LiveMessage, LiveRequest, RunEvent, RunFilter};
     use futures::channel::mpsc;
     use futures::future::{select, Either};
     use futures::StreamExt;
     use gloo_timers::future::TimeoutFuture;
     use leptos::prelude::*;
     use leptos::task::spawn_local;
+    use std::rc::Rc;
     use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Arc;
 
@@ -114,31 +199,33 @@ mod socket {
 
     /// Starts a socket loop for every page that loads; a newer page (or leaving the view) ends the
     /// previous loop.
-    pub fn keep_live(
-        page: Resource<Result<RunPage, AppError>>,
+    pub fn keep_live<T>(
+        page: Resource<Result<T, AppError>>,
         filter: Signal<RunFilter>,
-        limit: u32,
-        live: RwSignal<Option<Vec<AgentRun>>>,
+        cursor: fn(&T) -> i64,
+        on_page: impl Fn(&T) + Clone + 'static,
+        on_event: impl Fn(RunEvent, AgentRun) + Clone + 'static,
         state: RwSignal<ConnectionState>,
-    ) {
+    ) where
+        T: Clone + Send + Sync + serde::Serialize + serde::de::DeserializeOwned + 'static,
+    {
         let generation = Arc::new(AtomicU64::new(0));
         let current = Arc::clone(&generation);
         Effect::new(move |_| {
             let Some(Ok(loaded)) = page.get() else {
                 return;
             };
-            live.set(Some(loaded.runs.clone()));
+            on_page(&loaded);
             let mine = current.fetch_add(1, Ordering::SeqCst) + 1;
             let view = View {
                 filter: filter.get_untracked(),
-                limit: limit as usize,
-                live,
+                on_event: Rc::new(on_event.clone()),
                 state,
-                page,
+                resync: Rc::new(move || page.refetch()),
                 generation: Arc::clone(&current),
                 mine,
             };
-            spawn_local(view.run(loaded.last_event_id));
+            spawn_local(view.run(cursor(&loaded)));
         });
         on_cleanup(move || {
             generation.fetch_add(1, Ordering::SeqCst);
@@ -147,10 +234,10 @@ mod socket {
 
     struct View {
         filter: RunFilter,
-        limit: usize,
-        live: RwSignal<Option<Vec<AgentRun>>>,
+        on_event: Rc<dyn Fn(RunEvent, AgentRun)>,
         state: RwSignal<ConnectionState>,
-        page: Resource<Result<RunPage, AppError>>,
+        /// Reloads the snapshot (after a resync); the new page starts a new loop.
+        resync: Rc<dyn Fn()>,
         generation: Arc<AtomicU64>,
         mine: u64,
     }
@@ -223,14 +310,7 @@ mod socket {
                         match message {
                             LiveMessage::Event { event, run } => {
                                 *last = event.id;
-                                self.live.update(|runs| {
-                                    merge_run(
-                                        runs.get_or_insert_with(Vec::new),
-                                        *run,
-                                        &self.filter,
-                                        self.limit,
-                                    )
-                                });
+                                (self.on_event)(*event, *run);
                                 self.state.set(ConnectionState::Live);
                             }
                             LiveMessage::Ready { .. } => {
@@ -239,8 +319,7 @@ mod socket {
                             }
                             LiveMessage::Heartbeat { .. } => {}
                             LiveMessage::Resync { .. } => {
-                                // Reload the snapshot; the new page starts a new loop.
-                                self.page.refetch();
+                                (self.resync)();
                                 return Ended::Stop;
                             }
                             LiveMessage::Error { message } => {

@@ -9,12 +9,14 @@ use runwire::model::{CurrentUser, UserRole};
 use runwire::server::db::{
     self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
 };
+use runwire::server::demo_agent::{AgentRunner, AgentRunnerConfig, ScriptOdds};
 use runwire::server::state::AppState;
 use runwire::server::{app, password, users};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::OnceLock;
 
 pub const TEST_PASSWORD: &str = "test-password";
@@ -196,10 +198,24 @@ pub fn principal(user: &CurrentUser) -> Principal {
     }
 }
 
+/// Built-in agents fifty times faster than real ones, that always pass after one failed check.
+pub fn fast_agents() -> AgentRunnerConfig {
+    AgentRunnerConfig {
+        workers: 2,
+        speed: 0.02,
+        odds: ScriptOdds {
+            failure: 0.0,
+            first_check_fails: 1.0,
+        },
+        ..Default::default()
+    }
+}
+
 /// The real application router, served on a free port for the duration of a test.
 pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
+    pub agents: Arc<AgentRunner>,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -207,6 +223,7 @@ pub struct TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.server.abort();
+        self.agents.stop_now();
     }
 }
 
@@ -217,16 +234,30 @@ impl TestApp {
 
     /// Like [`TestApp::start`], allowing `burst` REST requests per token at once (and as many per s).
     pub async fn start_with_limit(db: TestDb, demo_user: Option<Principal>, burst: u32) -> TestApp {
+        Self::start_with(db, demo_user, burst, fast_agents()).await
+    }
+
+    /// Like [`TestApp::start_with_limit`], with built-in agents configured by `agents`.
+    pub async fn start_with(
+        db: TestDb,
+        demo_user: Option<Principal>,
+        burst: u32,
+        agents: AgentRunnerConfig,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let bus = runwire::server::bus::EventBus::start(db.pool.clone())
+            .await
+            .unwrap();
+        let runner = AgentRunner::new(db.pool.clone(), bus.clone(), agents);
+        runner.start();
         let state = AppState {
             leptos_options: app::leptos_options(addr).unwrap(),
             pool: db.pool.clone(),
             demo_user,
             api_limiter: runwire::server::rest::limiter(burst, burst),
-            bus: runwire::server::bus::EventBus::start(db.pool.clone())
-                .await
-                .unwrap(),
+            bus,
+            agents: runner.clone(),
             live: runwire::server::live::LiveConfig {
                 heartbeat: std::time::Duration::from_millis(500),
                 ..Default::default()
@@ -239,6 +270,7 @@ impl TestApp {
         TestApp {
             addr,
             db,
+            agents: runner,
             http: browser(),
             server,
         }

@@ -12,6 +12,14 @@ pub struct Principal {
     pub role: UserRole,
 }
 
+impl Principal {
+    /// The server itself (event hub, agent workers, scheduled jobs): sees every user's rows.
+    pub const SYSTEM: Principal = Principal {
+        user_id: Uuid::nil(),
+        role: UserRole::Admin,
+    };
+}
+
 /// A transaction scoped to one [`Principal`]. Repository functions take this, not a pool, so a query
 /// on runs cannot be written without a user.
 pub struct ScopedTx {

@@ -2,6 +2,7 @@ mod agents;
 mod dashboard;
 mod landing;
 mod not_found;
+mod run;
 mod sign_in;
 mod tokens;
 
@@ -9,5 +10,6 @@ pub use agents::AgentsPage;
 pub use dashboard::DashboardPage;
 pub use landing::LandingPage;
 pub use not_found::NotFound;
+pub use run::RunPage;
 pub use sign_in::{SignInPage, SignUpPage};
 pub use tokens::TokensPage;

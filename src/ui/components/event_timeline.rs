@@ -1,0 +1,68 @@
+use crate::model::{RunEvent, RunEventKind};
+use crate::ui::components::StatusBadge;
+use crate::ui::format::{percent, time_of_day};
+use leptos::prelude::*;
+
+/// A run's history, oldest first; new events are appended in place as they arrive.
+#[component]
+pub fn EventTimeline(
+    #[prop(into)] events: Signal<Vec<RunEvent>>,
+    #[prop(into)] earlier: Signal<u64>,
+) -> impl IntoView {
+    view! {
+        <section class="timeline" aria-label="Event timeline">
+            <h3>"Timeline"</h3>
+            <Show when=move || { earlier.get() > 0 }>
+                <p class="muted">{move || format!("{} earlier events not shown", earlier.get())}</p>
+            </Show>
+            <ol class="timeline-list" aria-live="polite">
+                <For each=move || events.get() key=|event| event.id let:event>
+                    <TimelineEntry event/>
+                </For>
+            </ol>
+        </section>
+    }
+}
+
+#[component]
+fn TimelineEntry(event: RunEvent) -> impl IntoView {
+    let detail = describe(&event);
+    view! {
+        <li class=format!("timeline-entry kind-{}", event.kind) data-kind=event.kind.as_str()>
+            <time datetime=event.created_at.to_rfc3339()>{time_of_day(event.created_at)}</time>
+            <StatusBadge status=event.status/>
+            <span class="timeline-text">{detail}</span>
+        </li>
+    }
+}
+
+/// One line saying what the event changed.
+fn describe(event: &RunEvent) -> String {
+    let step = event.step.clone().unwrap_or_default();
+    match event.kind {
+        RunEventKind::Started => format!("Started: {step}"),
+        RunEventKind::Progress => match event.progress {
+            Some(progress) => format!("{} · {step}", percent(progress)),
+            None => step,
+        },
+        RunEventKind::Verification => {
+            let passed = event.payload["passed"].as_bool().unwrap_or(false);
+            let detail = event.payload["evidence"]["detail"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| event.payload["evidence"].to_string());
+            let verdict = if passed { "passed" } else { "failed" };
+            format!("Verification {verdict}: {detail}")
+        }
+        RunEventKind::Completed => "Completed".to_owned(),
+        RunEventKind::Failed => {
+            format!("Failed: {}", event.payload["error"].as_str().unwrap_or(""))
+        }
+        RunEventKind::Cancelled => match event.payload["reason"].as_str() {
+            Some(reason) => format!("Cancelled: {reason}"),
+            None => "Cancelled".to_owned(),
+        },
+        RunEventKind::TimedOut => format!("Timed out: {step}"),
+        RunEventKind::Status => step,
+    }
+}

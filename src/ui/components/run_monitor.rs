@@ -1,0 +1,168 @@
+use crate::api::agents::CancelRun;
+use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
+use crate::ui::clock::{elapsed, Clock};
+use crate::ui::components::{EventTimeline, ProgressBar, StatusBadge};
+use crate::ui::format::{pretty_json, time_of_day, timestamp};
+use crate::ui::live::use_agent_run_timeline;
+use crate::ui::session::action_error;
+use leptos::prelude::*;
+use uuid::Uuid;
+
+#[derive(Clone, PartialEq)]
+enum Loaded {
+    Loading,
+    Failed(String),
+    Ready(Uuid),
+}
+
+/// Everything about one run, live: status, progress, current step, timestamps, verification
+/// attempts, error, result and the event timeline, with a Cancel button while it is active.
+#[component]
+pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
+    let live = use_agent_run_timeline(run_id);
+    // Rebuilt only when the run changes or its load fails; live updates flow through signals.
+    let loaded = Memo::new(move |_| match live.timeline.get() {
+        None => Loaded::Loading,
+        Some(Err(err)) => Loaded::Failed(err.to_string()),
+        Some(Ok(timeline)) => Loaded::Ready(timeline.run.id),
+    });
+    let timeline = Signal::derive(move || live.timeline.get().and_then(Result::ok));
+    view! {
+        <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
+            {move || match loaded.get() {
+                Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
+                Loaded::Failed(message) => view! {
+                    <div class="error-panel" role="alert">
+                        <strong>"Could not load this run"</strong>
+                        <p>{message}</p>
+                    </div>
+                }
+                .into_any(),
+                Loaded::Ready(_) => view! { <MonitorBody timeline/> }.into_any(),
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn MonitorBody(timeline: Signal<Option<RunTimeline>>) -> impl IntoView {
+    let run = Memo::new(move |previous: Option<&AgentRun>| {
+        timeline
+            .get()
+            .map(|t| t.run)
+            .or_else(|| previous.cloned())
+            .expect("the monitor body is shown once the run is loaded")
+    });
+    let status = Signal::derive(move || run.get().status);
+    let now = Clock::now();
+    let field = move |read: fn(&AgentRun) -> Option<String>| move || run.with(read);
+    view! {
+        <article class="run-monitor" data-run-id=move || run.get().id.to_string() data-status=move || status.get().as_str()>
+            <header class="monitor-head">
+                <div>
+                    <p class="eyebrow">{move || run.get().agent_name}</p>
+                    <h2 class="monitor-task">{move || run.get().task_excerpt(200)}</h2>
+                </div>
+                <StatusBadge status/>
+            </header>
+            <ProgressBar value=Signal::derive(move || run.get().progress_percent) label="Run progress"/>
+            <p class="monitor-step">
+                <span class="muted">"Current step: "</span>
+                <span data-testid="current-step">{move || run.get().current_step.unwrap_or_else(|| "—".into())}</span>
+                <span class="muted attempt">{move || (run.get().attempt > 1).then(|| format!(" · attempt {}", run.get().attempt))}</span>
+            </p>
+            <dl class="monitor-times">
+                <div><dt>"Created"</dt><dd>{move || timestamp(run.get().created_at)}</dd></div>
+                <div><dt>"Started"</dt><dd>{field(|r| r.started_at.map(timestamp))}</dd></div>
+                <div><dt>"Completed"</dt><dd>{field(|r| r.completed_at.map(timestamp))}</dd></div>
+                <div><dt>"Duration"</dt><dd data-testid="duration">{move || elapsed(&run.get(), now.get())}</dd></div>
+            </dl>
+            <Show when=move || status.get().is_active()>
+                <CancelButton run_id=Signal::derive(move || run.get().id)/>
+            </Show>
+            <ErrorNote run/>
+            <Verifications attempts=Signal::derive(move || run.get().verification_evidence)/>
+            <ResultPreview result=Signal::derive(move || run.get().result)/>
+            <p class="monitor-links"><a href=move || format!("/runs/{}", run.get().id)>"Open the run page"</a></p>
+            <EventTimeline
+                events=Signal::derive(move || timeline.get().map(|t| t.events).unwrap_or_default())
+                earlier=Signal::derive(move || timeline.get().map_or(0, |t| t.earlier_events))
+            />
+        </article>
+    }
+}
+
+#[component]
+fn CancelButton(run_id: Signal<Uuid>) -> impl IntoView {
+    let cancel = ServerAction::<CancelRun>::new();
+    let error = action_error(cancel);
+    view! {
+        <div class="monitor-actions">
+            <button
+                type="button"
+                class="button danger"
+                disabled=move || cancel.pending().get()
+                on:click=move |_| {
+                    cancel.dispatch(CancelRun { id: run_id.get_untracked() });
+                }
+            >
+                {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel run" }}
+            </button>
+            {move || error.get().map(|message| view! { <p class="form-error" role="alert">{message}</p> })}
+        </div>
+    }
+}
+
+/// Why the run ended badly, when it did.
+#[component]
+fn ErrorNote(run: Memo<AgentRun>) -> impl IntoView {
+    let message = move || {
+        let run = run.get();
+        let title = match run.status {
+            RunStatus::Failed => "The run failed",
+            RunStatus::Cancelled => "The run was cancelled",
+            RunStatus::TimedOut => "The run timed out",
+            _ => return None,
+        };
+        let detail = run.error.or(run.current_step).unwrap_or_default();
+        Some(view! {
+            <div class="error-panel run-error" role="status">
+                <strong>{title}</strong>
+                <p>{detail}</p>
+            </div>
+        })
+    };
+    view! { {message} }
+}
+
+#[component]
+fn Verifications(attempts: Signal<Vec<VerificationAttempt>>) -> impl IntoView {
+    view! {
+        <Show when=move || attempts.with(|a| !a.is_empty())>
+            <section class="verifications" aria-label="Verification attempts">
+                <h3>"Verification"</h3>
+                <ul>
+                    <For each=move || attempts.get() key=|a| (a.attempt, a.at) let:attempt>
+                        <li class="verification" class:passed=attempt.passed class:failed=!attempt.passed>
+                            <span class="verdict">{if attempt.passed { "✓ passed" } else { "✗ failed" }}</span>
+                            <span class="muted">{format!(" attempt {} at {}", attempt.attempt, time_of_day(attempt.at))}</span>
+                            <pre class="evidence">{pretty_json(&attempt.evidence)}</pre>
+                        </li>
+                    </For>
+                </ul>
+            </section>
+        </Show>
+    }
+}
+
+#[component]
+fn ResultPreview(result: Signal<Option<serde_json::Value>>) -> impl IntoView {
+    view! {
+        {move || result.get().map(|value| view! {
+            <details class="result-preview" open>
+                <summary>"Result"</summary>
+                <pre>{pretty_json(&value)}</pre>
+            </details>
+        })}
+    }
+}
