@@ -46,6 +46,9 @@ export default defineConfig({
       RUNWIRE_ADDR: addr,
       RUNWIRE_DATA_DIR: dataDir,
       RUNWIRE_DEMO: '1',
+      // Built-in agents a little faster than real ones, and never failing, so the walk is predictable.
+      RUNWIRE_AGENT_SPEED: '0.4',
+      RUNWIRE_AGENT_FAILURE_RATE: '0',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_OUTPUT_NAME: 'runwire',
     },

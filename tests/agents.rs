@@ -443,3 +443,39 @@ async fn runners_in_two_processes_share_one_queue_and_run_each_agent_once() {
     }
     other.shutdown(Duration::from_secs(5)).await;
 }
+
+#[tokio::test]
+async fn the_agents_page_and_run_page_are_server_rendered_with_the_watched_run() {
+    let (app, client) = app_with(fast_agents()).await;
+    let run = start(&app, &client, "coder").await;
+    wait_for_run(&app, run.id, Duration::from_secs(20), |r| {
+        r.status.is_terminal()
+    })
+    .await;
+    let page = |path: String| {
+        let request = client.get(app.url(&path));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.text().await.unwrap()
+        }
+    };
+    let html = page(format!("/agents?run={}", run.id)).await;
+    for expected in [
+        "Start an agent",
+        "Quick examples",
+        "Active agents",
+        "How it works",
+        r#"class="run-monitor""#,
+        r#"data-status="completed""#,
+        r#"data-kind="verification""#,
+        r#"class="run-card selected""#,
+    ] {
+        assert!(html.contains(expected), "{expected} missing from {html}");
+    }
+    let html = page(format!("/runs/{}", run.id)).await;
+    assert!(html.contains(r#"class="result-preview""#), "{html}");
+    assert!(html.contains("files_changed"));
+    let html = page("/runs/not-a-uuid".into()).await;
+    assert!(html.contains("That is not a run id"));
+}

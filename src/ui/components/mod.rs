@@ -17,3 +17,6 @@ pub use run_card::RunCard;
 pub use run_monitor::RunMonitor;
 pub use runs_table::RunsTable;
 pub use status_badge::StatusBadge;
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests;

@@ -29,6 +29,8 @@ pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
     let timeline = Signal::derive(move || live.timeline.get().and_then(Result::ok));
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
+            // Read here so this Transition waits for the run (the memo alone would not tell it).
+            {move || live.timeline.with(|_| ())}
             {move || match loaded.get() {
                 Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
                 Loaded::Failed(message) => view! {
@@ -55,7 +57,9 @@ fn MonitorBody(timeline: Signal<Option<RunTimeline>>) -> impl IntoView {
     });
     let status = Signal::derive(move || run.get().status);
     let now = Clock::now();
-    let field = move |read: fn(&AgentRun) -> Option<String>| move || run.with(read);
+    let field = move |read: fn(&AgentRun) -> Option<String>| {
+        move || run.with(read).unwrap_or_else(|| "—".to_owned())
+    };
     view! {
         <article class="run-monitor" data-run-id=move || run.get().id.to_string() data-status=move || status.get().as_str()>
             <header class="monitor-head">

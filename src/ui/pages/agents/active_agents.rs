@@ -11,8 +11,8 @@ pub fn ActiveAgents() -> impl IntoView {
     let now = Clock::now();
     view! {
         <section class="active-agents" aria-label="Active agents">
-            <h2>"Active agents " <span class="count" data-testid="active-count">{move || runs.with(Vec::len)}</span></h2>
-            <Transition fallback=|| view! { <p class="loading">"Loading…"</p> }>
+            <Transition fallback=|| view! { <h2>"Active agents"</h2><p class="loading">"Loading…"</p> }>
+                <h2>"Active agents " <span class="count" data-testid="active-count">{move || runs.with(Vec::len)}</span></h2>
                 <Show
                     when=move || runs.with(|r| !r.is_empty())
                     fallback=move || {

@@ -97,7 +97,7 @@ fn WatchedRun(watched: Memo<Option<String>>) -> impl IntoView {
 #[component]
 fn HowItWorks() -> impl IntoView {
     view! {
-        <section class="how-it-works">
+        <section class="agents-how">
             <h2>"How it works"</h2>
             <ol>
                 <li><strong>"Agent"</strong>" — any program, in any language, reports start, progress, status, verification and its result to runwire's REST API (or it is one of the built-in agents here)."</li>

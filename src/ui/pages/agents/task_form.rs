@@ -42,17 +42,18 @@ pub fn TaskForm(on_started: Callback<AgentRun>) -> impl IntoView {
         <section class="task-form-card">
             <h1>"Start an agent"</h1>
             <ActionForm action=trigger attr:class="stack-form task-form" attr:novalidate=true>
-                <label class="field">
-                    <span>"Agent"</span>
-                    <select name="agent" prop:value=move || agent.get() on:change=move |ev| agent.set(event_target_value(&ev))>
+                <div class="field">
+                    <label for="trigger-agent">"Agent"</label>
+                    <select id="trigger-agent" name="agent" prop:value=move || agent.get() on:change=move |ev| agent.set(event_target_value(&ev))>
                         {BUILTIN_AGENTS.iter().map(|a| view! { <option value=a.name>{a.title}</option> }).collect_view()}
                     </select>
                     <small class="muted">{description}</small>
                     <FieldError message=Signal::derive(field_error("agent"))/>
-                </label>
-                <label class="field">
-                    <span>"Task"</span>
+                </div>
+                <div class="field">
+                    <label for="trigger-task">"Task"</label>
                     <textarea
+                        id="trigger-task"
                         name="task"
                         rows="4"
                         placeholder="What should the agent do?"
@@ -64,19 +65,20 @@ pub fn TaskForm(on_started: Callback<AgentRun>) -> impl IntoView {
                         {move || format!("{} / {TRIGGER_TASK_MAX_CHARS}", length.get())}
                     </small>
                     <FieldError message=Signal::derive(field_error("task"))/>
-                </label>
+                </div>
                 <details class="advanced">
                     <summary>"Task id (optional)"</summary>
-                    <label class="field">
-                        <span>"Task id"</span>
+                    <div class="field">
+                        <label for="trigger-task-id">"Task id"</label>
                         <input
+                            id="trigger-task-id"
                             name="task_id"
                             placeholder="UUID grouping runs of one task; empty for a new task"
                             prop:value=move || task_id.get()
                             on:input=move |ev| task_id.set(event_target_value(&ev))
                         />
                         <FieldError message=Signal::derive(field_error("task_id"))/>
-                    </label>
+                    </div>
                 </details>
                 {move || form_error().map(|message| view! { <p class="form-error" role="alert">{message}</p> })}
                 <button type="submit" class="button primary" disabled=move || trigger.pending().get()>
