@@ -6,7 +6,7 @@ mod common;
 use chrono::Utc;
 use common::TestDb;
 use runwire::error::AppError;
-use runwire::model::{RunStatus, StatsWindow, UserRole};
+use runwire::model::{RunSort, RunStatus, StatsWindow, UserRole};
 use runwire::server::runs::{self, SeedRun};
 use sqlx::postgres::PgListener;
 use sqlx::Row;
@@ -284,7 +284,7 @@ async fn row_level_security_isolates_users_and_lets_admins_see_all() {
         .unwrap();
     assert_eq!(event_runs, vec![alice_run]);
     assert!(runs::get(&mut tx, bob_run).await.unwrap().is_none());
-    let listed = runs::page(&mut tx, &Default::default(), None, 50)
+    let listed = runs::page(&mut tx, &Default::default(), RunSort::Newest, None, 50)
         .await
         .unwrap()
         .runs;
@@ -337,7 +337,7 @@ async fn row_level_security_isolates_users_and_lets_admins_see_all() {
 
     // The admin sees both.
     let mut tx = db.scoped(&admin).await;
-    let mut all: Vec<Uuid> = runs::page(&mut tx, &Default::default(), None, 50)
+    let mut all: Vec<Uuid> = runs::page(&mut tx, &Default::default(), RunSort::Newest, None, 50)
         .await
         .unwrap()
         .runs

@@ -55,11 +55,50 @@ impl RunFilter {
     }
 }
 
-/// Where the next page of a newest-first list starts: strictly older than this (created_at, id).
-/// Opaque to clients; keyset pagination never skips or repeats rows while new runs arrive.
+/// The orders a run list can be read in. Each has its own index and keyset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunSort {
+    /// Most recently started (created) first.
+    #[default]
+    Newest,
+    Oldest,
+    /// Longest finished runs first; running runs last.
+    Longest,
+}
+
+impl RunSort {
+    pub const ALL: [RunSort; 3] = [RunSort::Newest, RunSort::Oldest, RunSort::Longest];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RunSort::Newest => "newest",
+            RunSort::Oldest => "oldest",
+            RunSort::Longest => "longest",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RunSort> {
+        Self::ALL.into_iter().find(|sort| sort.as_str() == text)
+    }
+
+    /// The tag a cursor of this order starts with (none for newest, the original cursor form).
+    const fn cursor_tag(self) -> &'static str {
+        match self {
+            RunSort::Newest => "",
+            RunSort::Oldest => "o",
+            RunSort::Longest => "l",
+        }
+    }
+}
+
+/// Where the next page starts: strictly after (`key`, `id`) in the list's order, where `key` is the
+/// creation time in microseconds, or the duration in ms for [`RunSort::Longest`]. Opaque to clients;
+/// keyset pagination never skips or repeats rows while new runs arrive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunCursor {
-    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub sort: RunSort,
+    pub key: i64,
     pub id: Uuid,
 }
 
@@ -68,28 +107,53 @@ pub struct RunCursor {
 pub struct MalformedCursor;
 
 impl RunCursor {
-    pub fn of(run: &super::AgentRun) -> Self {
+    /// The cursor after `run` in a list sorted by `sort`; `duration_ms` is the stored duration
+    /// (-1 while running).
+    pub fn after(run: &super::AgentRun, sort: RunSort, duration_ms: i64) -> Self {
+        let key = match sort {
+            RunSort::Newest | RunSort::Oldest => run.created_at.timestamp_micros(),
+            RunSort::Longest => duration_ms,
+        };
         RunCursor {
-            created_at: run.created_at,
+            sort,
+            key,
             id: run.id,
+        }
+    }
+
+    /// The creation time a newest/oldest cursor points at.
+    pub fn created_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        match self.sort {
+            RunSort::Newest | RunSort::Oldest => chrono::DateTime::from_timestamp_micros(self.key),
+            RunSort::Longest => None,
         }
     }
 
     pub fn encode(&self) -> String {
         format!(
-            "{}_{}",
-            self.created_at.timestamp_micros(),
+            "{}{}_{}",
+            self.sort.cursor_tag(),
+            self.key,
             self.id.simple()
         )
     }
 
     pub fn decode(text: &str) -> Result<Self, MalformedCursor> {
-        let (micros, id) = text.split_once('_').ok_or(MalformedCursor)?;
-        let micros: i64 = micros.parse().map_err(|_| MalformedCursor)?;
-        Ok(RunCursor {
-            created_at: chrono::DateTime::from_timestamp_micros(micros).ok_or(MalformedCursor)?,
+        let (sort, rest) = match text.as_bytes().first() {
+            Some(b'o') => (RunSort::Oldest, &text[1..]),
+            Some(b'l') => (RunSort::Longest, &text[1..]),
+            _ => (RunSort::Newest, text),
+        };
+        let (key, id) = rest.split_once('_').ok_or(MalformedCursor)?;
+        let cursor = RunCursor {
+            sort,
+            key: key.parse().map_err(|_| MalformedCursor)?,
             id: Uuid::try_parse(id).map_err(|_| MalformedCursor)?,
-        })
+        };
+        if sort != RunSort::Longest && cursor.created_at().is_none() {
+            return Err(MalformedCursor);
+        }
+        Ok(cursor)
     }
 }
 
@@ -107,11 +171,19 @@ pub struct RunPage {
 mod tests {
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = RunCursor {
-            created_at: chrono::DateTime::from_timestamp_micros(1_764_000_000_123_456).unwrap(),
-            id: Uuid::new_v4(),
-        };
-        assert_eq!(RunCursor::decode(&cursor.encode()), Ok(cursor));
+        for (sort, key) in [
+            (RunSort::Newest, 1_764_000_000_123_456),
+            (RunSort::Oldest, 1_764_000_000_123_456),
+            (RunSort::Longest, 61_250),
+            (RunSort::Longest, -1),
+        ] {
+            let cursor = RunCursor {
+                sort,
+                key,
+                id: Uuid::new_v4(),
+            };
+            assert_eq!(RunCursor::decode(&cursor.encode()), Ok(cursor));
+        }
         for bad in [
             "",
             "abc",
@@ -119,6 +191,8 @@ mod tests {
             "x_00000000000000000000000000000000",
             "_",
             "9223372036854775807_00000000000000000000000000000000",
+            "o_00000000000000000000000000000000",
+            "l12",
         ] {
             assert_eq!(RunCursor::decode(bad), Err(MalformedCursor), "{bad}");
         }

@@ -1,6 +1,7 @@
 //! Shared pure types, compiled for the server and the browser. No I/O here.
 
 mod agent;
+mod dashboard;
 mod event;
 mod filter;
 mod live;
@@ -13,13 +14,15 @@ mod user;
 pub use agent::{
     AgentProfile, TriggerError, TriggerRequest, BUILTIN_AGENTS, TRIGGER_TASK_MAX_CHARS,
 };
+pub use dashboard::{DashboardQuery, ACTIVE_CHOICE};
 pub use event::{RunEvent, RunEventKind, RunTimeline, TIMELINE_MAX_EVENTS};
 pub use filter::{
-    MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RUN_PAGE_MAX, SEARCH_MAX_CHARS,
+    MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RunSort, RUN_PAGE_MAX,
+    SEARCH_MAX_CHARS,
 };
 pub use live::{ConnectionState, LiveMessage, LiveRequest};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
-pub use stats::{RunStats, StatsWindow};
+pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};
 pub use status::{ParseRunStatusError, RunStatus};
 pub use update::{
     AppliedUpdate, NewRun, RunUpdate, RunUpdateError, AGENT_NAME_MAX_CHARS, ERROR_MAX_CHARS,

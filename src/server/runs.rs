@@ -1,7 +1,10 @@
 //! The runs repository: every SQL statement on `agent_runs` lives here. Each function takes a
 //! [`ScopedTx`], so row-level security is always on.
 
-use crate::model::{AgentRun, NewRun, RunCursor, RunFilter, RunPage, RunStats, RunStatus};
+use crate::model::{
+    AgentRun, NewRun, RunCursor, RunFilter, RunPage, RunSort, RunStats, RunStatus, TrendBucket,
+    TrendPoint,
+};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
@@ -12,38 +15,85 @@ const RUN_COLUMNS: &str =
      attempt, result, error, verification_evidence, metadata, tokens_in, tokens_out, cost_usd, \
      created_at, started_at, completed_at, updated_at";
 
-/// Newest first, at most `limit` runs matching `filter`, older than `after` when given.
+/// A run as a list reads it, with the stored duration its keyset may need.
+#[derive(sqlx::FromRow)]
+struct ListedRun {
+    #[sqlx(flatten)]
+    run: AgentRun,
+    duration_ms: i64,
+}
+
+/// At most `limit` runs matching `filter` in `sort` order, after `after` when given (a cursor of
+/// the same order).
 pub async fn page(
     tx: &mut ScopedTx,
     filter: &RunFilter,
+    sort: RunSort,
     after: Option<RunCursor>,
     limit: u32,
 ) -> Result<RunPage, sqlx::Error> {
-    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS}, duration_ms FROM agent_runs"));
     push_filter(&mut query, tx.owner_filter(), filter);
     if let Some(cursor) = after {
-        query
-            .push(" AND (created_at, id) < (")
-            .push_bind(cursor.created_at)
-            .push(", ")
-            .push_bind(cursor.id)
-            .push(")");
+        let (column, comparison) = match sort {
+            RunSort::Newest => ("created_at", "<"),
+            RunSort::Oldest => ("created_at", ">"),
+            RunSort::Longest => ("duration_ms", "<"),
+        };
+        query.push(format!(" AND ({column}, id) {comparison} ("));
+        match cursor.created_at() {
+            Some(created_at) if sort != RunSort::Longest => query.push_bind(created_at),
+            _ => query.push_bind(cursor.key),
+        };
+        query.push(", ").push_bind(cursor.id).push(")");
     }
+    query.push(match sort {
+        RunSort::Newest => " ORDER BY created_at DESC, id DESC",
+        RunSort::Oldest => " ORDER BY created_at ASC, id ASC",
+        RunSort::Longest => " ORDER BY duration_ms DESC, id DESC",
+    });
     // One extra row tells whether another page exists.
-    query.push(" ORDER BY created_at DESC, id DESC LIMIT ");
-    query.push_bind(i64::from(limit) + 1);
-    let mut runs: Vec<AgentRun> = query.build_query_as().fetch_all(tx.conn()).await?;
-    let next_cursor = if runs.len() > limit as usize {
-        runs.truncate(limit as usize);
-        runs.last().map(|run| RunCursor::of(run).encode())
+    query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+    let mut rows: Vec<ListedRun> = query.build_query_as().fetch_all(tx.conn()).await?;
+    let next_cursor = if rows.len() > limit as usize {
+        rows.truncate(limit as usize);
+        rows.last()
+            .map(|last| RunCursor::after(&last.run, sort, last.duration_ms).encode())
     } else {
         None
     };
     Ok(RunPage {
-        runs,
+        runs: rows.into_iter().map(|row| row.run).collect(),
         next_cursor,
         last_event_id: 0,
     })
+}
+
+/// Sends every run matching `filter`, in `sort` order, into `out` as the database returns them:
+/// an export never holds the whole list in memory. Stops early when the receiver is gone.
+pub async fn stream_matching(
+    tx: &mut ScopedTx,
+    filter: &RunFilter,
+    sort: RunSort,
+    mut out: futures::channel::mpsc::Sender<Result<AgentRun, sqlx::Error>>,
+) -> Result<(), sqlx::Error> {
+    use futures::{SinkExt, StreamExt};
+    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
+    push_filter(&mut query, tx.owner_filter(), filter);
+    query.push(match sort {
+        RunSort::Newest => " ORDER BY created_at DESC, id DESC",
+        RunSort::Oldest => " ORDER BY created_at ASC, id ASC",
+        RunSort::Longest => " ORDER BY duration_ms DESC, id DESC",
+    });
+    let mut rows = query.build_query_as::<AgentRun>().fetch(tx.conn());
+    while let Some(row) = rows.next().await {
+        let failed = row.is_err();
+        if out.send(row).await.is_err() || failed {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// Creates a run for the scoped user.
@@ -135,17 +185,68 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
     .await
 }
 
-/// Totals for the scoped user over runs created since `since` (None: all time).
+/// Totals for the scoped user over runs created since `since` (None: all time), from the hourly
+/// rollup: windows start at the top of the hour that holds `since`.
 pub async fn stats(
     tx: &mut ScopedTx,
     since: Option<DateTime<Utc>>,
 ) -> Result<RunStats, sqlx::Error> {
-    let user_id = tx.principal().user_id;
-    sqlx::query_as("SELECT * FROM run_stats_for_user($1, $2)")
-        .bind(user_id)
-        .bind(since)
-        .fetch_one(tx.conn())
-        .await
+    sqlx::query_as(
+        "SELECT coalesce(sum(total), 0)::bigint AS total,
+                coalesce(sum(total - completed - failed - cancelled - timed_out), 0)::bigint AS active,
+                coalesce(sum(completed), 0)::bigint AS completed,
+                coalesce(sum(failed), 0)::bigint AS failed,
+                coalesce(sum(cancelled), 0)::bigint AS cancelled,
+                coalesce(sum(timed_out), 0)::bigint AS timed_out,
+                (sum(finished_ms)::float8
+                    / nullif(sum(completed + failed + cancelled + timed_out), 0) / 1000.0)
+                    AS avg_duration_seconds
+         FROM run_rollup_hourly
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))",
+    )
+    .bind(tx.principal().user_id)
+    .bind(since)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Runs per `bucket` since `since`, by how they stand now; only buckets that have runs.
+pub async fn trend(
+    tx: &mut ScopedTx,
+    since: Option<DateTime<Utc>>,
+    bucket: TrendBucket,
+) -> Result<Vec<TrendPoint>, sqlx::Error> {
+    let unit = match bucket {
+        TrendBucket::Hour => "hour",
+        TrendBucket::Day => "day",
+    };
+    sqlx::query_as(
+        "SELECT date_trunc($3, hour, 'UTC') AS start,
+                sum(completed)::bigint AS completed,
+                sum(failed)::bigint AS failed,
+                sum(cancelled + timed_out)::bigint AS stopped,
+                sum(total - completed - failed - cancelled - timed_out)::bigint AS active
+         FROM run_rollup_hourly
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))
+         GROUP BY 1
+         ORDER BY 1",
+    )
+    .bind(tx.principal().user_id)
+    .bind(since)
+    .bind(unit)
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// The names of the agents the scoped user has runs of, for the agent filter.
+pub async fn agent_names(tx: &mut ScopedTx) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT agent_name FROM run_rollup_hourly
+         WHERE user_id = $1 AND total > 0 ORDER BY 1 LIMIT 500",
+    )
+    .bind(tx.principal().user_id)
+    .fetch_all(tx.conn())
+    .await
 }
 
 /// The WHERE clause of a run filter. `owner` names the user explicitly (RLS would filter anyway) so

@@ -50,6 +50,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/agents") view=AgentsPage/>
                     <Route path=path!("/runs/:id") view=RunPage/>
                     <Route path=path!("/dashboard") view=DashboardPage/>
+                    <Route path=path!("/dashboard/agent-runs") view=DashboardPage/>
                     <Route path=path!("/settings/tokens") view=TokensPage/>
                 </Routes>
             </main>

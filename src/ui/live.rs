@@ -5,7 +5,7 @@
 use crate::api::agents::get_run_timeline;
 use crate::api::runs::list_runs;
 use crate::error::AppError;
-use crate::model::{AgentRun, ConnectionState, RunEvent, RunFilter, RunTimeline};
+use crate::model::{AgentRun, ConnectionState, RunEvent, RunFilter, RunSort, RunTimeline};
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -45,7 +45,7 @@ impl LiveRuns {
 pub fn use_agent_runs(filter: Signal<RunFilter>, limit: u32) -> LiveRuns {
     let page = Resource::new(
         move || filter.get(),
-        move |filter| list_runs(filter, None, limit),
+        move |filter| list_runs(filter, None, limit, RunSort::Newest),
     );
     let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
     let runs = Signal::derive(move || {
@@ -129,6 +129,160 @@ pub fn use_active_agent_runs() -> LiveRuns {
         ..Default::default()
     });
     use_agent_runs(filter, crate::model::RUN_PAGE_MAX)
+}
+
+/// A paged, sorted table of runs, live: rows update in place; new matching runs slide in at the top
+/// (newest first) or where they belong within the loaded rows; older pages load by keyset cursor.
+#[derive(Clone, Copy)]
+pub struct LiveTable {
+    pub rows: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
+    pub state: Signal<ConnectionState>,
+    /// Whether more rows exist past the loaded ones.
+    pub has_more: Signal<bool>,
+    pub loading_more: Signal<bool>,
+    /// Why the last "load more" failed.
+    pub more_error: Signal<Option<String>>,
+    /// Bumped on every live change, for views that refresh on activity (the stats).
+    pub changes: Signal<u64>,
+    live: RwSignal<Option<Vec<AgentRun>>>,
+    cursor: RwSignal<Option<String>>,
+    loading: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    query: Signal<(RunFilter, RunSort)>,
+    page_size: u32,
+}
+
+impl LiveTable {
+    /// Loads the next page after the last loaded row.
+    pub fn load_more(&self) {
+        let Some(cursor) = self.cursor.get_untracked() else {
+            return;
+        };
+        if self.loading.get_untracked() {
+            return;
+        }
+        self.loading.set(true);
+        let (filter, sort) = self.query.get_untracked();
+        let (live, next, loading, error, size) = (
+            self.live,
+            self.cursor,
+            self.loading,
+            self.error,
+            self.page_size,
+        );
+        leptos::task::spawn_local(async move {
+            match list_runs(filter, Some(cursor), size, sort).await {
+                Ok(page) => {
+                    live.update(|rows| {
+                        let rows = rows.get_or_insert_with(Vec::new);
+                        for run in page.runs {
+                            if !rows.iter().any(|r| r.id == run.id) {
+                                rows.push(run);
+                            }
+                        }
+                    });
+                    next.set(page.next_cursor);
+                    error.set(None);
+                }
+                Err(err) => error.set(Some(err.to_string())),
+            }
+            loading.set(false);
+        });
+    }
+}
+
+pub fn use_run_table(
+    filter: Signal<RunFilter>,
+    sort: Signal<RunSort>,
+    page_size: u32,
+) -> LiveTable {
+    let query = Signal::derive(move || (filter.get(), sort.get()));
+    let page = Resource::new(
+        move || query.get(),
+        move |(filter, sort)| list_runs(filter, None, page_size, sort),
+    );
+    let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
+    let cursor = RwSignal::new(None::<String>);
+    let changes = RwSignal::new(0u64);
+    let rows = Signal::derive(move || {
+        page.get()
+            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page.runs)))
+    });
+    let state = follow(
+        page,
+        filter,
+        |page| page.last_event_id,
+        move |page| {
+            live.set(Some(page.runs.clone()));
+            cursor.set(page.next_cursor.clone());
+        },
+        move |_, run| {
+            let (filter, sort) = query.get_untracked();
+            let complete = cursor.with_untracked(Option::is_none);
+            live.update(|rows| {
+                merge_into_table(
+                    rows.get_or_insert_with(Vec::new),
+                    run,
+                    &filter,
+                    sort,
+                    complete,
+                )
+            });
+            changes.update(|n| *n += 1);
+        },
+    );
+    let loading = RwSignal::new(false);
+    let error = RwSignal::new(None);
+    LiveTable {
+        rows,
+        state,
+        has_more: Signal::derive(move || {
+            page.get().and_then(Result::ok).is_some() && cursor.with(Option::is_some)
+        }),
+        loading_more: loading.into(),
+        more_error: error.into(),
+        changes: changes.into(),
+        live,
+        cursor,
+        loading,
+        error,
+        query,
+        page_size,
+    }
+}
+
+/// Folds a run as it now stands into a sorted table. A row already shown changes in place (even if
+/// its new duration would sort it elsewhere: the row being read does not jump); a new run is
+/// placed only where it falls within the loaded rows, or at the end of a complete list.
+pub fn merge_into_table(
+    rows: &mut Vec<AgentRun>,
+    run: AgentRun,
+    filter: &RunFilter,
+    sort: RunSort,
+    complete: bool,
+) {
+    let existing = rows.iter().position(|r| r.id == run.id);
+    match (existing, filter.matches(&run)) {
+        (Some(i), true) => rows[i] = run,
+        (Some(i), false) => {
+            rows.remove(i);
+        }
+        (None, true) => {
+            let key = (run.created_at, run.id);
+            let at = match sort {
+                RunSort::Newest => rows.iter().position(|r| (r.created_at, r.id) < key),
+                RunSort::Oldest => rows.iter().position(|r| (r.created_at, r.id) > key),
+                // a new run is still running: it sorts after every finished one
+                RunSort::Longest => None,
+            };
+            match at {
+                Some(at) => rows.insert(at, run),
+                None if complete => rows.push(run),
+                None => {}
+            }
+        }
+        (None, false) => {}
+    }
 }
 
 /// Keeps a loaded page current: in the browser, a live socket per loaded page feeds `on_event`; on

@@ -34,7 +34,14 @@ pub async fn active(
         ..Default::default()
     };
     let mut tx = caller.begin(&state).await?;
-    let page = runs::page(&mut tx, &filter, None, crate::model::RUN_PAGE_MAX).await?;
+    let page = runs::page(
+        &mut tx,
+        &filter,
+        crate::model::RunSort::Newest,
+        None,
+        crate::model::RUN_PAGE_MAX,
+    )
+    .await?;
     tx.commit().await?;
     Ok(Json(json!({ "runs": page.runs })).into_response())
 }

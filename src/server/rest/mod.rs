@@ -2,6 +2,7 @@
 //! (or a browser session), plus the paths of the system runwire replaces. Every error leaves through
 //! `AppError`'s one `IntoResponse`: `{ "error": ..., "code": ... }` with the matching status.
 
+mod export;
 pub mod idempotency;
 mod legacy;
 pub mod openapi;
@@ -31,6 +32,7 @@ pub const BATCH_MAX_UPDATES: usize = 1000;
 /// Every route, as the OpenAPI document lists them (tests/rest.rs checks both agree).
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/runs"),
+    ("get", "/api/v1/runs/export"),
     ("post", "/api/v1/runs"),
     ("get", "/api/v1/runs/{id}"),
     ("get", "/api/v1/runs/{id}/events"),
@@ -50,6 +52,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/v1/runs", get(runs::list).post(runs::create))
+        .route("/api/v1/runs/export", get(export::export))
         .route("/api/v1/runs/{id}", get(runs::get))
         .route(
             "/api/v1/runs/{id}/events",

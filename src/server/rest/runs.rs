@@ -4,7 +4,7 @@ use super::idempotency::{self, Claim};
 use super::{body, parse_json, query, run_id, Caller, BATCH_MAX_UPDATES};
 use crate::api::runs::{check_page_limit, parse_cursor};
 use crate::error::AppError;
-use crate::model::{NewRun, RunFilter, RunStatus, RunUpdate};
+use crate::model::{NewRun, RunFilter, RunSort, RunStatus, RunUpdate};
 use crate::server::state::AppState;
 use crate::server::{events, publisher, runs};
 use axum::body::Bytes;
@@ -197,6 +197,8 @@ pub struct ListQuery {
     search: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,
+    /// newest (default), oldest or longest
+    sort: Option<String>,
 }
 
 pub async fn list(
@@ -228,9 +230,14 @@ pub async fn list(
     filter.validate()?;
     let limit = query.limit.unwrap_or(50);
     check_page_limit(limit)?;
-    let after = parse_cursor(query.cursor.as_deref())?;
+    let sort = match query.sort.as_deref() {
+        None => RunSort::Newest,
+        Some(text) => RunSort::parse(text)
+            .ok_or_else(|| AppError::validation("sort", "must be newest, oldest or longest"))?,
+    };
+    let after = parse_cursor(query.cursor.as_deref(), sort)?;
     let mut tx = caller.begin(&state).await?;
-    let page = runs::page(&mut tx, &filter, after, limit).await?;
+    let page = runs::page(&mut tx, &filter, sort, after, limit).await?;
     tx.commit().await?;
     Ok(Json(page).into_response())
 }

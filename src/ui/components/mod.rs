@@ -4,9 +4,12 @@ mod event_timeline;
 mod form_error;
 mod progress_bar;
 mod run_card;
+mod run_modal;
 mod run_monitor;
 mod runs_table;
+mod stats_cards;
 mod status_badge;
+mod trend_chart;
 
 pub use connection_indicator::ConnectionIndicator;
 pub use error_panel::ErrorPanel;
@@ -14,9 +17,12 @@ pub use event_timeline::EventTimeline;
 pub use form_error::FormError;
 pub use progress_bar::ProgressBar;
 pub use run_card::RunCard;
+pub use run_modal::RunModal;
 pub use run_monitor::RunMonitor;
 pub use runs_table::RunsTable;
+pub use stats_cards::StatsCards;
 pub use status_badge::StatusBadge;
+pub use trend_chart::TrendChart;
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests;

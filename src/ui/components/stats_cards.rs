@@ -1,0 +1,32 @@
+use crate::model::{format_duration, RunStats};
+use leptos::prelude::*;
+
+/// The dashboard's totals for its window: total, active now, completed, failed, success rate and
+/// average duration of finished runs.
+#[component]
+pub fn StatsCards(#[prop(into)] stats: Signal<RunStats>) -> impl IntoView {
+    let card = move |label: &'static str, key: &'static str, value: fn(&RunStats) -> String| {
+        view! {
+            <div class="stat-card" data-stat=key>
+                <span class="stat-label">{label}</span>
+                <span class="stat-value">{move || stats.with(value)}</span>
+            </div>
+        }
+    };
+    view! {
+        <div class="stats-cards" aria-label="Run totals">
+            {card("Total runs", "total", |s| s.total.to_string())}
+            {card("Active now", "active", |s| s.active.to_string())}
+            {card("Completed", "completed", |s| s.completed.to_string())}
+            {card("Failed", "failed", |s| s.failed.to_string())}
+            {card("Success rate", "success_rate", |s| {
+                s.success_rate().map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
+            })}
+            {card("Avg duration", "avg_duration", |s| {
+                s.avg_duration_seconds
+                    .map(|secs| format_duration(chrono::Duration::milliseconds((secs * 1000.0) as i64)))
+                    .unwrap_or_else(|| "—".into())
+            })}
+        </div>
+    }
+}
