@@ -83,3 +83,37 @@ CREATE POLICY run_rollup_hourly_owner ON run_rollup_hourly
     WITH CHECK (user_id = app_user_id() OR app_is_admin());
 GRANT SELECT, INSERT, UPDATE, DELETE ON run_rollup_hourly TO runwire_app;
 GRANT EXECUTE ON FUNCTION run_rollup_add(agent_runs, integer) TO runwire_app;
+
+-- Search reads one lower-cased column through one trigram index: one condition the planner can
+-- estimate, instead of an OR over three columns.
+ALTER TABLE agent_runs ADD COLUMN search_text text GENERATED ALWAYS AS (
+    lower(agent_name || ' ' || task || ' ' || coalesce(current_step, ''))
+) STORED;
+CREATE INDEX agent_runs_search_trgm_idx ON agent_runs USING gin (search_text gin_trgm_ops);
+DROP INDEX agent_runs_agent_name_trgm_idx;
+DROP INDEX agent_runs_task_trgm_idx;
+DROP INDEX agent_runs_current_step_trgm_idx;
+
+-- The runs of a search, through the trigram index. Row-level security would keep the planner from
+-- using that index (LIKE is not leakproof, so it must run after the policy check, row by row), so
+-- this function reads as the table owner and checks the caller itself: a user searches only their
+-- own runs, an admin (p_user_id NULL) everyone's. Dynamic SQL plans each call with its pattern.
+CREATE FUNCTION search_run_ids(p_user_id uuid, p_pattern text, p_id_prefix text) RETURNS SETOF uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+BEGIN
+    IF NOT (coalesce(p_user_id = app_user_id(), false) OR app_is_admin()) THEN
+        RETURN;
+    END IF;
+    IF p_user_id IS NULL THEN
+        RETURN QUERY EXECUTE
+            'SELECT id FROM agent_runs WHERE search_text LIKE $1 OR id::text LIKE $2'
+            USING p_pattern, p_id_prefix;
+    ELSE
+        RETURN QUERY EXECUTE
+            'SELECT id FROM agent_runs WHERE user_id = $1 AND (search_text LIKE $2 OR id::text LIKE $3)'
+            USING p_user_id, p_pattern, p_id_prefix;
+    END IF;
+END
+$$;
+REVOKE ALL ON FUNCTION search_run_ids(uuid, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION search_run_ids(uuid, text, text) TO runwire_app;

@@ -38,18 +38,41 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Seed => {
+        Command::Seed {
+            runs,
+            events_per_run,
+        } => {
             let mut db = Database::locate(config.database_url.as_deref(), &config.data_dir).await?;
             db.migrate().await?;
             let pool = db.app_pool(2).await?;
             let user = seed::seed_demo(&pool).await?;
             pool.close().await;
-            db.stop()?;
             println!(
                 "demo user {} ready (password: {})",
                 user.email,
                 seed::DEMO_PASSWORD
             );
+            if let Some(runs) = runs {
+                let started = std::time::Instant::now();
+                let mut conn = runwire::server::db::connect_owner(&db.owner_options).await?;
+                let made = runwire::server::bulk_seed::generate(
+                    &mut conn,
+                    user.id,
+                    runs,
+                    events_per_run,
+                    |done| eprint!("\r{done} / {runs} runs"),
+                )
+                .await?;
+                eprintln!();
+                println!(
+                    "added {} runs and {} events for {} in {:.1} s",
+                    made.runs,
+                    made.events,
+                    user.email,
+                    started.elapsed().as_secs_f64()
+                );
+            }
+            db.stop()?;
             Ok(())
         }
         Command::Token {

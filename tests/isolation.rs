@@ -255,3 +255,54 @@ async fn the_admin_sees_everyone() {
         .await;
     assert!(response.status().is_success());
 }
+
+#[tokio::test]
+async fn the_search_function_reads_only_the_callers_runs_and_the_rollup_only_theirs() {
+    let w = world().await;
+    let a = w.app.db.user("a@example.com", UserRole::User).await;
+    let b = w.app.db.user("b@example.com", UserRole::User).await;
+    let admin = w.app.db.user("root@example.com", UserRole::Admin).await;
+    let search = |caller: runwire::model::CurrentUser, owner: Option<Uuid>| {
+        let db = &w.app.db;
+        async move {
+            let mut tx = db.scoped(&caller).await;
+            let ids: Vec<Uuid> = sqlx::query_scalar("SELECT search_run_ids($1, '%secret%', 'x%')")
+                .bind(owner)
+                .fetch_all(tx.conn())
+                .await
+                .unwrap();
+            ids.len()
+        }
+    };
+    // the function reads as the table owner, so it must check the caller itself
+    assert_eq!(search(a.clone(), Some(a.id)).await, 1);
+    assert_eq!(
+        search(a.clone(), Some(b.id)).await,
+        0,
+        "A asked for B's runs"
+    );
+    assert_eq!(
+        search(a.clone(), None).await,
+        0,
+        "A asked for everyone's runs"
+    );
+    assert_eq!(search(admin.clone(), None).await, 3);
+    // through the server: searching never crosses users
+    assert_eq!(
+        list(&w, &w.a, json!({"search": "secret"})).await,
+        vec![w.a_run]
+    );
+    assert_eq!(
+        list(&w, &w.b, json!({"search": "alpha"})).await,
+        Vec::<Uuid>::new()
+    );
+    let prefix = w.a_run.to_string()[..8].to_owned();
+    assert!(list(&w, &w.b, json!({ "search": prefix })).await.is_empty());
+    // the rollup holds per-user rows that RLS hides from others
+    let mut tx = w.app.db.scoped(&a).await;
+    let users: Vec<Uuid> = sqlx::query_scalar("SELECT DISTINCT user_id FROM run_rollup_hourly")
+        .fetch_all(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(users, vec![a.id]);
+}

@@ -80,17 +80,17 @@ impl RunFilter {
     }
 }
 
-/// The search rule of the SQL query, in Rust: case-insensitive substring of agent, task or current
-/// step, or a prefix of the run id.
+/// The search rule of the SQL query, in Rust: a case-insensitive substring of "agent task step"
+/// (the `search_text` column), or a prefix of the run id.
 fn matches_search(run: &AgentRun, text: &str) -> bool {
     let needle = text.to_lowercase();
-    run.agent_name.to_lowercase().contains(&needle)
-        || run.task.to_lowercase().contains(&needle)
-        || run
-            .current_step
-            .as_ref()
-            .is_some_and(|s| s.to_lowercase().contains(&needle))
-        || run.id.to_string().starts_with(&needle)
+    let haystack = format!(
+        "{} {} {}",
+        run.agent_name,
+        run.task,
+        run.current_step.as_deref().unwrap_or("")
+    );
+    haystack.to_lowercase().contains(&needle) || run.id.to_string().starts_with(&needle)
 }
 
 #[cfg(test)]

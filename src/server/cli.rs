@@ -101,8 +101,16 @@ pub enum Command {
     Serve,
     /// Apply pending migrations and exit.
     Migrate,
-    /// Create the demo user and demo runs, then exit.
-    Seed,
+    /// Create the demo user and demo runs, then exit; with --runs, also bulk-load that many
+    /// generated runs for the demo user (run it while no server is serving).
+    Seed {
+        /// Generated runs to add (COPY-based: a million takes minutes, not hours).
+        #[arg(long)]
+        runs: Option<u64>,
+        /// Events per generated run.
+        #[arg(long, default_value_t = 5)]
+        events_per_run: u32,
+    },
     /// Manage API tokens (for scripts and CI).
     Token {
         #[command(subcommand)]

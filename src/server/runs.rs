@@ -32,30 +32,25 @@ pub async fn page(
     after: Option<RunCursor>,
     limit: u32,
 ) -> Result<RunPage, sqlx::Error> {
-    let mut query =
-        QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS}, duration_ms FROM agent_runs"));
-    push_filter(&mut query, tx.owner_filter(), filter);
-    if let Some(cursor) = after {
-        let (column, comparison) = match sort {
-            RunSort::Newest => ("created_at", "<"),
-            RunSort::Oldest => ("created_at", ">"),
-            RunSort::Longest => ("duration_ms", "<"),
-        };
-        query.push(format!(" AND ({column}, id) {comparison} ("));
-        match cursor.created_at() {
-            Some(created_at) if sort != RunSort::Longest => query.push_bind(created_at),
-            _ => query.push_bind(cursor.key),
-        };
-        query.push(", ").push_bind(cursor.id).push(")");
+    let mut rows: Vec<ListedRun> = Vec::new();
+    if filter.search_text().is_some() {
+        // Common words match often among the newest runs: a bounded walk finds a full page fast.
+        let mut query = page_query(
+            "",
+            Some(SEARCH_WINDOW),
+            tx.owner_filter(),
+            filter,
+            sort,
+            after,
+            limit,
+        );
+        rows = query.build_query_as().fetch_all(tx.conn()).await?;
     }
-    query.push(match sort {
-        RunSort::Newest => " ORDER BY created_at DESC, id DESC",
-        RunSort::Oldest => " ORDER BY created_at ASC, id ASC",
-        RunSort::Longest => " ORDER BY duration_ms DESC, id DESC",
-    });
-    // One extra row tells whether another page exists.
-    query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
-    let mut rows: Vec<ListedRun> = query.build_query_as().fetch_all(tx.conn()).await?;
+    // A full page found in the window is exactly the full query's page; otherwise ask it.
+    if rows.len() <= limit as usize {
+        let mut query = page_query("", None, tx.owner_filter(), filter, sort, after, limit);
+        rows = query.build_query_as().fetch_all(tx.conn()).await?;
+    }
     let next_cursor = if rows.len() > limit as usize {
         rows.truncate(limit as usize);
         rows.last()
@@ -70,6 +65,89 @@ pub async fn page(
     })
 }
 
+/// The plan PostgreSQL runs [`page`] with, executed (`EXPLAIN (ANALYZE, FORMAT JSON)`), so tests and
+/// benchmarks can check it uses indexes. `window`: the bounded first pass of a search.
+pub async fn explain_page(
+    tx: &mut ScopedTx,
+    window: bool,
+    filter: &RunFilter,
+    sort: RunSort,
+    after: Option<RunCursor>,
+    limit: u32,
+) -> Result<serde_json::Value, sqlx::Error> {
+    let mut query = page_query(
+        "EXPLAIN (ANALYZE, FORMAT JSON) ",
+        window.then_some(SEARCH_WINDOW),
+        tx.owner_filter(),
+        filter,
+        sort,
+        after,
+        limit,
+    );
+    query.build_query_scalar().fetch_one(tx.conn()).await
+}
+
+/// How many of the newest runs (in list order) a search first looks through.
+const SEARCH_WINDOW: i64 = 5_000;
+
+/// The page query; with `window`, it looks only through that many runs after the cursor (in list
+/// order, by owner alone, along the sort's index) before applying the rest of the filter.
+fn page_query<'a>(
+    prefix: &str,
+    window: Option<i64>,
+    owner: Option<Uuid>,
+    filter: &RunFilter,
+    sort: RunSort,
+    after: Option<RunCursor>,
+    limit: u32,
+) -> QueryBuilder<'a, Postgres> {
+    let mut query =
+        QueryBuilder::<Postgres>::new(format!("{prefix}SELECT {RUN_COLUMNS}, duration_ms FROM "));
+    match window {
+        Some(window) => {
+            query.push("(SELECT * FROM agent_runs");
+            push_filter(&mut query, owner, &RunFilter::default());
+            push_after(&mut query, sort, after);
+            query.push(order_by(sort));
+            query.push(" LIMIT ").push_bind(window).push(") AS recent");
+            push_filter_with(&mut query, None, filter, SearchBy::Scan);
+        }
+        None => {
+            query.push("agent_runs");
+            push_filter(&mut query, owner, filter);
+            push_after(&mut query, sort, after);
+        }
+    }
+    query.push(order_by(sort));
+    // One extra row tells whether another page exists.
+    query.push(" LIMIT ").push_bind(i64::from(limit) + 1);
+    query
+}
+
+fn push_after(query: &mut QueryBuilder<'_, Postgres>, sort: RunSort, after: Option<RunCursor>) {
+    if let Some(cursor) = after {
+        let (column, comparison) = match sort {
+            RunSort::Newest => ("created_at", "<"),
+            RunSort::Oldest => ("created_at", ">"),
+            RunSort::Longest => ("duration_ms", "<"),
+        };
+        query.push(format!(" AND ({column}, id) {comparison} ("));
+        match cursor.created_at() {
+            Some(created_at) if sort != RunSort::Longest => query.push_bind(created_at),
+            _ => query.push_bind(cursor.key),
+        };
+        query.push(", ").push_bind(cursor.id).push(")");
+    }
+}
+
+fn order_by(sort: RunSort) -> &'static str {
+    match sort {
+        RunSort::Newest => " ORDER BY created_at DESC, id DESC",
+        RunSort::Oldest => " ORDER BY created_at ASC, id ASC",
+        RunSort::Longest => " ORDER BY duration_ms DESC, id DESC",
+    }
+}
+
 /// Sends every run matching `filter`, in `sort` order, into `out` as the database returns them:
 /// an export never holds the whole list in memory. Stops early when the receiver is gone.
 pub async fn stream_matching(
@@ -81,11 +159,7 @@ pub async fn stream_matching(
     use futures::{SinkExt, StreamExt};
     let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
     push_filter(&mut query, tx.owner_filter(), filter);
-    query.push(match sort {
-        RunSort::Newest => " ORDER BY created_at DESC, id DESC",
-        RunSort::Oldest => " ORDER BY created_at ASC, id ASC",
-        RunSort::Longest => " ORDER BY duration_ms DESC, id DESC",
-    });
+    query.push(order_by(sort));
     let mut rows = query.build_query_as::<AgentRun>().fetch(tx.conn());
     while let Some(row) = rows.next().await {
         let failed = row.is_err();
@@ -191,8 +265,26 @@ pub async fn stats(
     tx: &mut ScopedTx,
     since: Option<DateTime<Utc>>,
 ) -> Result<RunStats, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT coalesce(sum(total), 0)::bigint AS total,
+    sqlx::query_as(STATS_SQL)
+        .bind(tx.principal().user_id)
+        .bind(since)
+        .fetch_one(tx.conn())
+        .await
+}
+
+/// The executed plan of [`stats`] (see [`explain_page`]).
+pub async fn explain_stats(
+    tx: &mut ScopedTx,
+    since: Option<DateTime<Utc>>,
+) -> Result<serde_json::Value, sqlx::Error> {
+    sqlx::query_scalar(&format!("EXPLAIN (ANALYZE, FORMAT JSON) {STATS_SQL}"))
+        .bind(tx.principal().user_id)
+        .bind(since)
+        .fetch_one(tx.conn())
+        .await
+}
+
+const STATS_SQL: &str = "SELECT coalesce(sum(total), 0)::bigint AS total,
                 coalesce(sum(total - completed - failed - cancelled - timed_out), 0)::bigint AS active,
                 coalesce(sum(completed), 0)::bigint AS completed,
                 coalesce(sum(failed), 0)::bigint AS failed,
@@ -202,13 +294,7 @@ pub async fn stats(
                     / nullif(sum(completed + failed + cancelled + timed_out), 0) / 1000.0)
                     AS avg_duration_seconds
          FROM run_rollup_hourly
-         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))",
-    )
-    .bind(tx.principal().user_id)
-    .bind(since)
-    .fetch_one(tx.conn())
-    .await
-}
+         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))";
 
 /// Runs per `bucket` since `since`, by how they stand now; only buckets that have runs.
 pub async fn trend(
@@ -249,9 +335,27 @@ pub async fn agent_names(tx: &mut ScopedTx) -> Result<Vec<String>, sqlx::Error> 
     .await
 }
 
+/// How a filter's search is applied.
+#[derive(Clone, Copy)]
+enum SearchBy {
+    /// Through the trigram index (`search_run_ids`), for queries over all of a user's runs.
+    Index,
+    /// Row by row, for a query over a bounded set of rows already read.
+    Scan,
+}
+
 /// The WHERE clause of a run filter. `owner` names the user explicitly (RLS would filter anyway) so
 /// the planner can use the (user_id, ...) indexes.
 fn push_filter(query: &mut QueryBuilder<'_, Postgres>, owner: Option<Uuid>, filter: &RunFilter) {
+    push_filter_with(query, owner, filter, SearchBy::Index);
+}
+
+fn push_filter_with(
+    query: &mut QueryBuilder<'_, Postgres>,
+    owner: Option<Uuid>,
+    filter: &RunFilter,
+    search_by: SearchBy,
+) {
     query.push(" WHERE true");
     if let Some(user_id) = owner {
         query.push(" AND user_id = ").push_bind(user_id);
@@ -276,16 +380,23 @@ fn push_filter(query: &mut QueryBuilder<'_, Postgres>, owner: Option<Uuid>, filt
     }
     if let Some(search) = filter.search_text() {
         let pattern = format!("%{}%", escape_like(search));
-        query
-            .push(" AND (agent_name ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR task ILIKE ")
-            .push_bind(pattern.clone())
-            .push(" OR current_step ILIKE ")
-            .push_bind(pattern)
-            .push(" OR id::text LIKE ")
-            .push_bind(format!("{}%", escape_like(&search.to_ascii_lowercase())))
-            .push(")");
+        let id_prefix = format!("{}%", escape_like(&search.to_ascii_lowercase()));
+        match search_by {
+            SearchBy::Index => query
+                .push(" AND id IN (SELECT search_run_ids(")
+                .push_bind(owner)
+                .push(", lower(")
+                .push_bind(pattern)
+                .push("), ")
+                .push_bind(id_prefix)
+                .push("))"),
+            SearchBy::Scan => query
+                .push(" AND (search_text LIKE lower(")
+                .push_bind(pattern)
+                .push(") OR id::text LIKE ")
+                .push_bind(id_prefix)
+                .push(")"),
+        };
     }
 }
 

@@ -572,10 +572,28 @@ mod tests {
         };
         // newest first, more pages exist: a new run goes on top, an older unseen one is left out
         let mut rows = vec![run(5, RunStatus::InProgress), run(3, RunStatus::InProgress)];
-        merge_into_table(&mut rows, run(9, RunStatus::Queued), &all, RunSort::Newest, false);
-        merge_into_table(&mut rows, run(1, RunStatus::Queued), &all, RunSort::Newest, false);
+        merge_into_table(
+            &mut rows,
+            run(9, RunStatus::Queued),
+            &all,
+            RunSort::Newest,
+            false,
+        );
+        merge_into_table(
+            &mut rows,
+            run(1, RunStatus::Queued),
+            &all,
+            RunSort::Newest,
+            false,
+        );
         assert_eq!(ids(&rows), [9, 5, 3]);
-        merge_into_table(&mut rows, run(4, RunStatus::Queued), &all, RunSort::Newest, false);
+        merge_into_table(
+            &mut rows,
+            run(4, RunStatus::Queued),
+            &all,
+            RunSort::Newest,
+            false,
+        );
         assert_eq!(ids(&rows), [9, 5, 4, 3]);
         // longest first: a finished run keeps its place (the row being read does not jump)
         let mut done = run(5, RunStatus::Completed);
@@ -584,14 +602,38 @@ mod tests {
         assert_eq!(ids(&rows), [9, 5, 4, 3]);
         assert_eq!(rows[1].status, RunStatus::Completed);
         // a new (running) run sorts last: shown only once the whole list is loaded
-        merge_into_table(&mut rows, run(7, RunStatus::Queued), &all, RunSort::Longest, false);
+        merge_into_table(
+            &mut rows,
+            run(7, RunStatus::Queued),
+            &all,
+            RunSort::Longest,
+            false,
+        );
         assert_eq!(rows.len(), 4);
-        merge_into_table(&mut rows, run(7, RunStatus::Queued), &all, RunSort::Longest, true);
+        merge_into_table(
+            &mut rows,
+            run(7, RunStatus::Queued),
+            &all,
+            RunSort::Longest,
+            true,
+        );
         assert_eq!(ids(&rows), [9, 5, 4, 3, 7]);
         // oldest first
         let mut rows = vec![run(1, RunStatus::InProgress), run(3, RunStatus::InProgress)];
-        merge_into_table(&mut rows, run(2, RunStatus::Queued), &all, RunSort::Oldest, false);
-        merge_into_table(&mut rows, run(8, RunStatus::Queued), &all, RunSort::Oldest, false);
+        merge_into_table(
+            &mut rows,
+            run(2, RunStatus::Queued),
+            &all,
+            RunSort::Oldest,
+            false,
+        );
+        merge_into_table(
+            &mut rows,
+            run(8, RunStatus::Queued),
+            &all,
+            RunSort::Oldest,
+            false,
+        );
         assert_eq!(ids(&rows), [1, 2, 3]);
     }
 }

@@ -1,0 +1,174 @@
+//! The dashboard's queries at a million runs: each must use an index, never a sequential scan of
+//! agent_runs. Plans are the ones PostgreSQL really executes (EXPLAIN ANALYZE), through the same
+//! repository functions the server calls, as the app role under row-level security.
+
+mod common;
+
+use common::TestDb;
+use runwire::model::{RunFilter, RunSort, RunStatus, StatsWindow, UserRole};
+use runwire::server::{bulk_seed, runs};
+use serde_json::Value;
+
+/// Every node of a plan, depth first.
+fn nodes(plan: &Value, out: &mut Vec<Value>) {
+    out.push(plan.clone());
+    if let Some(children) = plan["Plans"].as_array() {
+        for child in children {
+            nodes(child, out);
+        }
+    }
+}
+
+fn check(name: &str, explained: Value) {
+    let root = &explained[0];
+    let mut all = Vec::new();
+    nodes(&root["Plan"], &mut all);
+    let scans: Vec<String> = all
+        .iter()
+        .filter_map(|n| {
+            let relation = n["Relation Name"].as_str()?;
+            Some(format!(
+                "{} on {relation}",
+                n["Node Type"].as_str().unwrap_or("?")
+            ))
+        })
+        .collect();
+    println!(
+        "{name:<40} {:>8.2} ms  {}",
+        root["Execution Time"].as_f64().unwrap_or(f64::NAN),
+        scans.join(", ")
+    );
+    assert!(
+        !scans.iter().any(|s| s == "Seq Scan on agent_runs"),
+        "{name} scans agent_runs sequentially: {explained:#}"
+    );
+}
+
+#[tokio::test]
+async fn dashboard_queries_use_indexes_at_a_million_runs() {
+    let count: u64 = std::env::var("RUNWIRE_PLAN_TEST_RUNS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let db = TestDb::new().await;
+    let user = db.user("million@example.com", UserRole::User).await;
+    let other = db.user("small@example.com", UserRole::User).await;
+    let mut owner = db.owner_conn().await;
+    let started = std::time::Instant::now();
+    bulk_seed::generate(&mut owner, user.id, count, 0, |_| {})
+        .await
+        .unwrap();
+    bulk_seed::generate(&mut owner, other.id, 1_000, 0, |_| {})
+        .await
+        .unwrap();
+    println!(
+        "loaded {count} runs in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let mut tx = db.scoped(&user).await;
+    let some_id: String = sqlx::query_scalar("SELECT id::text FROM agent_runs LIMIT 1")
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    let page = |filter: RunFilter| (filter, RunSort::Newest);
+    let queries = [
+        ("first page", page(RunFilter::default())),
+        (
+            "status filter",
+            page(RunFilter {
+                statuses: vec![RunStatus::Failed, RunStatus::TimedOut],
+                ..Default::default()
+            }),
+        ),
+        (
+            "active now",
+            page(RunFilter {
+                active_only: true,
+                ..Default::default()
+            }),
+        ),
+        (
+            "agent filter",
+            page(RunFilter {
+                agent_name: Some("reviewer".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "search common text",
+            page(RunFilter {
+                search: Some("payments".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "search rare text",
+            page(RunFilter {
+                search: Some("batch 517)".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "search run id prefix",
+            page(RunFilter {
+                search: Some(some_id[..8].to_owned()),
+                ..Default::default()
+            }),
+        ),
+        ("oldest first", (RunFilter::default(), RunSort::Oldest)),
+        ("longest first", (RunFilter::default(), RunSort::Longest)),
+        (
+            "failed, longest first",
+            (
+                RunFilter {
+                    statuses: vec![RunStatus::Failed],
+                    ..Default::default()
+                },
+                RunSort::Longest,
+            ),
+        ),
+    ];
+    for (name, (filter, sort)) in queries {
+        if filter.search.is_some() {
+            // A search first looks through the newest runs; only when that finds less than a page
+            // (51 rows: the page and one more) does the server run the full query.
+            let window = runs::explain_page(&mut tx, true, &filter, sort, None, 50)
+                .await
+                .unwrap();
+            let found = window[0]["Plan"]["Actual Rows"].as_f64().unwrap_or(0.0);
+            check(&format!("{name} (newest runs)"), window);
+            if found >= 51.0 {
+                continue;
+            }
+        }
+        check(
+            name,
+            runs::explain_page(&mut tx, false, &filter, sort, None, 50)
+                .await
+                .unwrap(),
+        );
+        if let Some(search) = filter.search_text() {
+            // the search function's own query, planned the way it plans it (with its values)
+            let inner: Value = sqlx::query_scalar(
+                "EXPLAIN (ANALYZE, FORMAT JSON) SELECT id FROM agent_runs
+                 WHERE user_id = $1 AND (search_text LIKE lower($2) OR id::text LIKE $3)",
+            )
+            .bind(user.id)
+            .bind(format!("%{search}%"))
+            .bind(format!("{}%", search.to_lowercase()))
+            .fetch_one(&mut owner)
+            .await
+            .unwrap();
+            check(&format!("{name} (search_run_ids)"), inner);
+        }
+    }
+    for window in StatsWindow::ALL {
+        let since = window.since(chrono::Utc::now());
+        check(
+            &format!("stats {}", window.label()),
+            runs::explain_stats(&mut tx, since).await.unwrap(),
+        );
+    }
+    tx.commit().await.unwrap();
+}
