@@ -1,16 +1,5 @@
 import { test, expect, Page } from '@playwright/test';
-import { waitForHydration } from './helpers';
-
-// Each test has its own fresh account, so the seeded demo runs never get in the way.
-async function signUpFresh(page: Page) {
-  const email = `e2e-agents-${Date.now()}-${Math.floor(Math.random() * 1e6)}@example.com`;
-  await page.goto('/signup');
-  await waitForHydration(page);
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill('a long enough password');
-  await page.getByRole('button', { name: 'Sign up' }).click();
-  await expect(page.getByTestId('account-email')).toHaveText(email);
-}
+import { signUpFresh, waitForHydration } from './helpers';
 
 async function openAgents(page: Page) {
   await page.goto('/agents');

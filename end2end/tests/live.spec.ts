@@ -1,21 +1,5 @@
 import { test, expect, Page, WebSocketRoute } from '@playwright/test';
-import { signInAsDemo, waitForHydration } from './helpers';
-
-async function createToken(page: Page): Promise<string> {
-  const response = await page.request.post('/api/create_token', { form: { name: `e2e-live-${Date.now()}` } });
-  expect(response.ok()).toBeTruthy();
-  const [, secret] = await response.json();
-  return secret;
-}
-
-async function startRun(page: Page, token: string, agent: string): Promise<string> {
-  const response = await page.request.post('/api/v1/runs', {
-    headers: { authorization: `Bearer ${token}` },
-    data: { agent_name: agent, task: `live e2e task for ${agent}` },
-  });
-  expect(response.status()).toBe(201);
-  return (await response.json()).id;
-}
+import { createToken, signInAsDemo, startRun, waitForHydration } from './helpers';
 
 async function progress(page: Page, token: string, run: string, percent: number, step: string) {
   const response = await page.request.post(`/api/v1/runs/${run}/progress`, {

@@ -85,11 +85,18 @@ impl DashboardQuery {
         (query, problems)
     }
 
-    /// The runs the table shows.
+    /// The runs the table shows. The status choices add up: "failed" and "active" is every failed
+    /// run and every unfinished one.
     pub fn filter(&self) -> RunFilter {
+        let mut statuses = self.statuses.clone();
+        if self.active && !statuses.is_empty() {
+            statuses.extend(RunStatus::ALL.into_iter().filter(|s| s.is_active()));
+            statuses.sort();
+            statuses.dedup();
+        }
         RunFilter {
-            statuses: self.statuses.clone(),
-            active_only: self.active,
+            active_only: self.active && self.statuses.is_empty(),
+            statuses,
             agent_name: self.agent.clone(),
             search: self.search.clone(),
             ..Default::default()
@@ -177,6 +184,18 @@ mod tests {
         );
         assert_eq!(parse(&url[1..]), (view, vec![]));
         assert_eq!(DashboardQuery::default().to_query(), "");
+    }
+
+    #[test]
+    fn status_choices_add_up() {
+        let (view, _) = parse("status=failed,active");
+        let filter = view.filter();
+        assert!(!filter.active_only);
+        assert!(filter.statuses.contains(&RunStatus::Failed));
+        assert!(filter.statuses.contains(&RunStatus::InProgress));
+        assert!(!filter.statuses.contains(&RunStatus::Completed));
+        let (view, _) = parse("status=active");
+        assert!(view.filter().active_only && view.filter().statuses.is_empty());
     }
 
     #[test]

@@ -31,17 +31,22 @@ pub fn Toolbar(
             });
         }
     };
-    let pending = StoredValue::new_local(None::<gloo_timers::callback::Timeout>);
+    // Each keystroke starts a new generation; a pause applies only the latest one.
+    let typing = RwSignal::new(0u64);
     let on_input = move |event| {
         let text = event_target_value(&event);
         search.set(text.clone());
+        typing.update(|n| *n += 1);
         if text.chars().count() > SEARCH_MAX_CHARS {
-            pending.set_value(None);
             return;
         }
-        let timer =
-            gloo_timers::callback::Timeout::new(SEARCH_DEBOUNCE_MS, move || apply_search(text));
-        pending.set_value(Some(timer));
+        let mine = typing.get_untracked();
+        leptos::task::spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(SEARCH_DEBOUNCE_MS).await;
+            if typing.get_untracked() == mine {
+                apply_search(text);
+            }
+        });
     };
     let toggle_status = move |status: Option<RunStatus>| {
         let mut query = view_query.get_untracked();
@@ -90,7 +95,7 @@ pub fn Toolbar(
                     on:input=on_input
                     on:keydown=move |event| {
                         if event.key() == "Enter" && !too_long.get_untracked() {
-                            pending.set_value(None);
+                            typing.update(|n| *n += 1);
                             apply_search(search.get_untracked());
                         }
                     }
