@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db
+.PHONY: help tools run build server site site-release test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -55,6 +55,17 @@ site: tools
 	@cp style/main.css $(SITE)/pkg/runwire.css
 	@cp -r public/. $(SITE)/
 
+## site-release: the optimised browser bundle (wasm-release profile: opt-level z, LTO) in
+## target/site-release, for production and for the bundle size `make bench` reports
+SITE_RELEASE := target/site-release
+site-release: tools
+	cargo build --lib --target wasm32-unknown-unknown --no-default-features --features hydrate --profile wasm-release
+	@mkdir -p $(SITE_RELEASE)/pkg
+	wasm-bindgen target/wasm32-unknown-unknown/wasm-release/runwire.wasm --target web --no-typescript --remove-name-section --remove-producers-section --out-dir $(SITE_RELEASE)/pkg --out-name runwire
+	@mv -f $(SITE_RELEASE)/pkg/runwire_bg.wasm $(SITE_RELEASE)/pkg/runwire.wasm
+	@cp style/main.css $(SITE_RELEASE)/pkg/runwire.css
+	@cp -r public/. $(SITE_RELEASE)/
+
 run: build
 	RUNWIRE_DEMO=$${RUNWIRE_DEMO:-1} RUNWIRE_ADDR=$(RUNWIRE_ADDR) $(SERVER) serve
 
@@ -80,10 +91,10 @@ test-e2e: e2e-deps
 
 ## bench: performance figures (release build; not part of `make test`)
 BENCH_DATA := $(CURDIR)/target/bench-db
-bench:
+bench: site-release
 	@trap '$(SERVER) --data-dir $(BENCH_DATA) db stop >/dev/null 2>&1' EXIT; \
 	  $(MAKE) server >/dev/null; \
-	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench ingest --bench live
+	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench dashboard --bench ingest --bench live
 
 ## dev: hot-reloading development server through cargo-leptos
 $(TOOLS)/bin/cargo-leptos:

@@ -4,6 +4,7 @@ mod agent;
 mod dashboard;
 mod event;
 mod filter;
+mod jobs;
 mod live;
 mod run;
 mod stats;
@@ -20,6 +21,7 @@ pub use filter::{
     MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RunSort, RUN_PAGE_MAX,
     SEARCH_MAX_CHARS,
 };
+pub use jobs::{DailyReport, HealthSample, JobName, JobRun, SystemOverview};
 pub use live::{ConnectionState, LiveMessage, LiveRequest};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};

@@ -4,6 +4,8 @@ use crate::server::bus::EventBus;
 use crate::server::cli::Config;
 use crate::server::db::{Database, Principal};
 use crate::server::demo_agent::AgentRunner;
+use crate::server::jobs::alerts::Alerter;
+use crate::server::jobs::{Scheduler, SystemClock};
 use crate::server::live::LiveConfig;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
@@ -14,6 +16,7 @@ use axum::serve::ListenerExt;
 use axum::Router;
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::sync::Arc;
 use std::sync::OnceLock;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
@@ -87,6 +90,17 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bus = EventBus::start(pool.clone()).await?;
     let agents = AgentRunner::new(pool.clone(), bus.clone(), config.agent_runner());
     agents.start();
+    let jobs = Scheduler::new(
+        pool.clone(),
+        bus.clone(),
+        agents.clone(),
+        config.jobs(),
+        Arc::new(SystemClock),
+    );
+    if config.jobs {
+        jobs.start();
+    }
+    Alerter::new(config.alerts()).start(bus.clone(), pool.clone());
     let state = AppState {
         leptos_options: leptos_options(config.addr)?,
         pool: pool.clone(),
@@ -95,6 +109,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         bus: bus.clone(),
         live: LiveConfig::default(),
         agents: agents.clone(),
+        jobs,
+        cron_secret: config
+            .cron_secret
+            .as_deref()
+            .filter(|secret| !secret.is_empty())
+            .map(Arc::from),
     };
     let addr = listener.local_addr()?;
     // Live events are small frames that must leave at once, not wait for Nagle's algorithm.

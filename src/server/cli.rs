@@ -67,6 +67,45 @@ pub struct Config {
     #[arg(long, env = "RUNWIRE_AGENT_FAILURE_RATE", default_value_t = 0.15, global = true,
           value_parser = parse_fraction)]
     pub agent_failure_rate: f64,
+    /// Schedule of `cleanup-old-runs` (cron, UTC; five fields, or six with seconds).
+    #[arg(long, env = "RUNWIRE_CRON_CLEANUP", default_value = "0 0 2 * * *", global = true,
+          value_parser = parse_cron)]
+    pub cron_cleanup: cron::Schedule,
+    /// Schedule of `health-check`.
+    #[arg(long, env = "RUNWIRE_CRON_HEALTH", default_value = "0 */5 * * * *", global = true,
+          value_parser = parse_cron)]
+    pub cron_health: cron::Schedule,
+    /// Schedule of `daily-report`.
+    #[arg(long, env = "RUNWIRE_CRON_REPORT", default_value = "0 0 9 * * *", global = true,
+          value_parser = parse_cron)]
+    pub cron_report: cron::Schedule,
+    /// Finished runs older than this many days are deleted by `cleanup-old-runs`.
+    #[arg(long, env = "RUNWIRE_RETENTION_DAYS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub retention_days: u32,
+    /// Run the scheduled jobs in this process (1/0); with 0, only `POST /api/cron/{job}` fires them.
+    #[arg(long, env = "RUNWIRE_JOBS", default_value = "true", global = true,
+          value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
+    pub jobs: bool,
+    /// Bearer secret of `POST /api/cron/{job}`; unset, the endpoint is disabled (503).
+    #[arg(long, env = "CRON_SECRET", global = true, hide_env_values = true)]
+    pub cron_secret: Option<String>,
+    /// Slack-compatible webhook that gets failure alerts; unset, no alerts are sent.
+    #[arg(
+        long,
+        env = "RUNWIRE_ALERT_WEBHOOK",
+        global = true,
+        hide_env_values = true
+    )]
+    pub alert_webhook: Option<String>,
+    /// Alert when an agent's failed share of its runs over 24 h passes this (0 to 1).
+    #[arg(long, env = "RUNWIRE_ALERT_FAILURE_RATE", default_value_t = 0.5, global = true,
+          value_parser = parse_fraction)]
+    pub alert_failure_rate: f64,
+}
+
+fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
+    crate::server::jobs::parse_schedule(text)
 }
 
 fn parse_speed(text: &str) -> Result<f64, String> {
@@ -84,6 +123,27 @@ fn parse_fraction(text: &str) -> Result<f64, String> {
 }
 
 impl Config {
+    pub fn jobs(&self) -> crate::server::jobs::JobsConfig {
+        crate::server::jobs::JobsConfig {
+            cleanup: self.cron_cleanup.clone(),
+            health: self.cron_health.clone(),
+            report: self.cron_report.clone(),
+            retention: chrono::Duration::days(i64::from(self.retention_days)),
+            ..Default::default()
+        }
+    }
+
+    pub fn alerts(&self) -> crate::server::jobs::alerts::AlertConfig {
+        crate::server::jobs::alerts::AlertConfig {
+            webhook: self
+                .alert_webhook
+                .clone()
+                .filter(|url| !url.trim().is_empty()),
+            failure_rate: self.alert_failure_rate,
+            ..Default::default()
+        }
+    }
+
     pub fn agent_runner(&self) -> crate::server::demo_agent::AgentRunnerConfig {
         let mut config = crate::server::demo_agent::AgentRunnerConfig {
             workers: self.agent_workers,

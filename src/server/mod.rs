@@ -8,6 +8,7 @@ pub mod cli;
 pub mod db;
 pub mod demo_agent;
 pub mod events;
+pub mod jobs;
 pub mod live;
 pub mod password;
 pub mod publisher;

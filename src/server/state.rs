@@ -1,6 +1,7 @@
 use crate::server::bus::EventBus;
 use crate::server::db::Principal;
 use crate::server::demo_agent::AgentRunner;
+use crate::server::jobs::Scheduler;
 use crate::server::live::LiveConfig;
 use crate::server::rest::ApiLimiter;
 use axum::extract::FromRef;
@@ -22,4 +23,8 @@ pub struct AppState {
     pub live: LiveConfig,
     /// The built-in demo agents' queue and workers.
     pub agents: Arc<AgentRunner>,
+    /// The scheduled jobs (also fired by `POST /api/cron/{job}`).
+    pub jobs: Arc<Scheduler>,
+    /// The bearer secret of the cron endpoint; None: the endpoint answers 503.
+    pub cron_secret: Option<Arc<str>>,
 }

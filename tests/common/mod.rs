@@ -10,6 +10,7 @@ use runwire::server::db::{
     self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
 };
 use runwire::server::demo_agent::{AgentRunner, AgentRunnerConfig, ScriptOdds};
+use runwire::server::jobs::{Clock, JobsConfig, Scheduler, SystemClock};
 use runwire::server::state::AppState;
 use runwire::server::{app, password, users};
 use sqlx::postgres::PgConnectOptions;
@@ -20,6 +21,8 @@ use std::sync::Arc;
 use std::sync::OnceLock;
 
 pub const TEST_PASSWORD: &str = "test-password";
+/// The cron endpoint's secret in test apps.
+pub const CRON_SECRET: &str = "test-cron-secret";
 
 /// A client that keeps cookies and does not follow redirects, so tests can see them.
 pub fn browser() -> reqwest::Client {
@@ -216,6 +219,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub db: TestDb,
     pub agents: Arc<AgentRunner>,
+    pub jobs: Arc<Scheduler>,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -244,6 +248,27 @@ impl TestApp {
         burst: u32,
         agents: AgentRunnerConfig,
     ) -> TestApp {
+        Self::start_with_jobs(
+            db,
+            demo_user,
+            burst,
+            agents,
+            Some(CRON_SECRET),
+            Arc::new(SystemClock),
+        )
+        .await
+    }
+
+    /// Like [`TestApp::start_with`], with the cron endpoint's secret and the jobs' clock given.
+    /// The jobs never fire on their own here: tests fire them.
+    pub async fn start_with_jobs(
+        db: TestDb,
+        demo_user: Option<Principal>,
+        burst: u32,
+        agents: AgentRunnerConfig,
+        cron_secret: Option<&str>,
+        clock: Arc<dyn Clock>,
+    ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let bus = runwire::server::bus::EventBus::start(db.pool.clone())
@@ -251,6 +276,13 @@ impl TestApp {
             .unwrap();
         let runner = AgentRunner::new(db.pool.clone(), bus.clone(), agents);
         runner.start();
+        let jobs = Scheduler::new(
+            db.pool.clone(),
+            bus.clone(),
+            runner.clone(),
+            JobsConfig::default(),
+            clock,
+        );
         let state = AppState {
             leptos_options: app::leptos_options(addr).unwrap(),
             pool: db.pool.clone(),
@@ -258,6 +290,8 @@ impl TestApp {
             api_limiter: runwire::server::rest::limiter(burst, burst),
             bus,
             agents: runner.clone(),
+            jobs: jobs.clone(),
+            cron_secret: cron_secret.map(Arc::from),
             live: runwire::server::live::LiveConfig {
                 heartbeat: std::time::Duration::from_millis(500),
                 ..Default::default()
@@ -271,6 +305,7 @@ impl TestApp {
             addr,
             db,
             agents: runner,
+            jobs,
             http: browser(),
             server,
         }

@@ -6,6 +6,7 @@ mod export;
 pub mod idempotency;
 mod legacy;
 pub mod openapi;
+mod ops;
 mod runs;
 
 use crate::error::AppError;
@@ -47,6 +48,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/agents/run"),
     ("get", "/api/agents/run/{id}"),
     ("get", "/api/agents/active"),
+    ("post", "/api/cron/{job}"),
+    ("get", "/health"),
+    ("get", "/ready"),
 ];
 
 pub fn router() -> Router<AppState> {
@@ -68,6 +72,9 @@ pub fn router() -> Router<AppState> {
         .route("/api/agents/run", post(runs::create))
         .route("/api/agents/run/{id}", get(runs::get))
         .route("/api/agents/active", get(legacy::active))
+        .route("/api/cron/{job}", post(ops::cron))
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 

@@ -1,0 +1,212 @@
+//! Failure alerts: when a run fails, or an agent's failure rate over the last 24 h passes a
+//! threshold, a Slack-compatible JSON message is POSTed to the configured webhook, with retries.
+
+use crate::model::{AgentRun, RunEventKind};
+use crate::server::bus::EventBus;
+use crate::server::db::{begin_scoped, Principal};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Clone, Debug)]
+pub struct AlertConfig {
+    /// Where alerts go; None: alerting is off.
+    pub webhook: Option<String>,
+    /// An agent's failed / finished share over 24 h above which it is reported.
+    pub failure_rate: f64,
+    /// Finished runs an agent needs in the window before its rate means anything.
+    pub min_finished: i64,
+    /// Tries after the first that failed.
+    pub retries: u32,
+    pub first_backoff: Duration,
+    /// An agent's rate is reported at most this often.
+    pub rate_quiet: Duration,
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            webhook: None,
+            failure_rate: 0.5,
+            min_finished: 5,
+            retries: 3,
+            first_backoff: Duration::from_millis(500),
+            rate_quiet: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// Why a delivery gave up.
+#[derive(Debug, thiserror::Error)]
+#[error("alert not delivered after {attempts} attempt(s): {last_error}")]
+pub struct DeliveryFailed {
+    pub attempts: u32,
+    pub last_error: String,
+}
+
+pub struct Alerter {
+    config: AlertConfig,
+    client: reqwest::Client,
+    /// When each (user, agent) rate alert last went out.
+    rate_alerted: Mutex<HashMap<(Uuid, String), Instant>>,
+}
+
+impl Alerter {
+    pub fn new(config: AlertConfig) -> Arc<Alerter> {
+        Arc::new(Alerter {
+            config,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("an HTTP client without TLS settings builds"),
+            rate_alerted: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.config.webhook.is_some()
+    }
+
+    /// Watches the event hub for failed runs (when a webhook is configured).
+    pub fn start(self: &Arc<Self>, bus: Arc<EventBus>, pool: PgPool) {
+        if !self.enabled() {
+            return;
+        }
+        let alerter = Arc::clone(self);
+        tokio::spawn(async move {
+            let (mut events, _) = bus.subscribe();
+            loop {
+                match events.recv().await {
+                    Ok(event) if event.event.kind == RunEventKind::Failed => {
+                        let alerter = Arc::clone(&alerter);
+                        let pool = pool.clone();
+                        let run = event.run.clone();
+                        // deliveries retry with backoff: never hold up the next event
+                        tokio::spawn(async move { alerter.on_failure(&pool, &run).await });
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    /// Sends the alerts a failed run calls for; returns how many were delivered.
+    pub async fn on_failure(&self, pool: &PgPool, run: &AgentRun) -> usize {
+        let mut delivered = 0;
+        if self.send(&run_failed(run)).await.is_ok() {
+            delivered += 1;
+        }
+        match self.failure_rate(pool, run).await {
+            Ok(Some((failed, finished))) => {
+                if self.rate_due(run)
+                    && self
+                        .send(&rate_exceeded(run, failed, finished))
+                        .await
+                        .is_ok()
+                {
+                    delivered += 1;
+                }
+            }
+            Ok(None) => {}
+            Err(err) => tracing::warn!("alerts: reading the failure rate: {err}"),
+        }
+        delivered
+    }
+
+    /// (failed, finished) of the run's agent over 24 h when its rate is above the threshold.
+    async fn failure_rate(
+        &self,
+        pool: &PgPool,
+        run: &AgentRun,
+    ) -> Result<Option<(i64, i64)>, sqlx::Error> {
+        let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+        let (failed, finished): (i64, i64) = sqlx::query_as(
+            "SELECT coalesce(sum(failed), 0)::bigint,
+                    coalesce(sum(completed + failed + cancelled + timed_out), 0)::bigint
+             FROM run_rollup_hourly
+             WHERE user_id = $1 AND agent_name = $2 AND hour >= now() - interval '24 hours'",
+        )
+        .bind(run.user_id)
+        .bind(&run.agent_name)
+        .fetch_one(tx.conn())
+        .await?;
+        tx.commit().await?;
+        let above = finished >= self.config.min_finished
+            && failed as f64 / finished as f64 > self.config.failure_rate;
+        Ok(above.then_some((failed, finished)))
+    }
+
+    fn rate_due(&self, run: &AgentRun) -> bool {
+        let mut alerted = self.rate_alerted.lock().unwrap_or_else(|e| e.into_inner());
+        let key = (run.user_id, run.agent_name.clone());
+        let due = alerted
+            .get(&key)
+            .is_none_or(|at| at.elapsed() >= self.config.rate_quiet);
+        if due {
+            alerted.insert(key, Instant::now());
+        }
+        due
+    }
+
+    /// POSTs `body` to the webhook, retrying with doubling backoff; returns the attempts it took.
+    pub async fn send(&self, body: &Value) -> Result<u32, DeliveryFailed> {
+        let Some(url) = &self.config.webhook else {
+            return Ok(0);
+        };
+        let mut backoff = self.config.first_backoff;
+        let mut last_error = String::new();
+        for attempt in 1..=self.config.retries + 1 {
+            match self.client.post(url).json(body).send().await {
+                Ok(response) if response.status().is_success() => return Ok(attempt),
+                Ok(response) => last_error = format!("HTTP {}", response.status()),
+                Err(err) => last_error = err.to_string(),
+            }
+            if attempt <= self.config.retries {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        tracing::warn!("alerts: {last_error}; giving up");
+        Err(DeliveryFailed {
+            attempts: self.config.retries + 1,
+            last_error,
+        })
+    }
+}
+
+fn run_failed(run: &AgentRun) -> Value {
+    let error = run.error.as_deref().unwrap_or("no error message");
+    json!({
+        "text": format!(":red_circle: Run of `{}` failed: {error}", run.agent_name),
+        "attachments": [{
+            "color": "danger",
+            "fields": [
+                { "title": "Agent", "value": run.agent_name, "short": true },
+                { "title": "Run", "value": run.id.to_string(), "short": true },
+                { "title": "Task", "value": run.task_excerpt(200), "short": false },
+                { "title": "Error", "value": error, "short": false },
+            ],
+        }],
+    })
+}
+
+fn rate_exceeded(run: &AgentRun, failed: i64, finished: i64) -> Value {
+    let rate = failed as f64 / finished as f64 * 100.0;
+    json!({
+        "text": format!(
+            ":warning: `{}` failed {failed} of its last {finished} runs in 24 h ({rate:.0}%)",
+            run.agent_name
+        ),
+        "attachments": [{
+            "color": "warning",
+            "fields": [
+                { "title": "Agent", "value": run.agent_name, "short": true },
+                { "title": "Failure rate (24 h)", "value": format!("{rate:.0}%"), "short": true },
+            ],
+        }],
+    })
+}

@@ -1,0 +1,84 @@
+//! Operations endpoints: `POST /api/cron/{job}` for external cron systems, `GET /health`
+//! (liveness) and `GET /ready` (PostgreSQL reachable, migrations applied, live bus connected).
+
+use crate::error::AppError;
+use crate::model::JobName;
+use crate::server::db::MIGRATOR;
+use crate::server::jobs::Trigger;
+use crate::server::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+use subtle::ConstantTimeEq;
+
+/// Fires `job` now. The caller must send `Authorization: Bearer $CRON_SECRET`; without a configured
+/// secret the endpoint is disabled (503), never open.
+pub async fn cron(
+    State(state): State<AppState>,
+    Path(job): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(secret) = state.cron_secret.as_deref() else {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "error": "the cron endpoint is disabled: set CRON_SECRET to enable it",
+                "code": "disabled",
+            })),
+        )
+            .into_response());
+    };
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    // Same time whatever matches: the comparison never tells how much of a guess was right.
+    if !bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
+        return Err(AppError::Unauthorized);
+    }
+    let job = JobName::parse(&job).ok_or(AppError::NotFound)?;
+    let now = chrono::Utc::now();
+    match state.jobs.fire(job, now, Trigger::Http).await? {
+        Some(run) => Ok(Json(run).into_response()),
+        None => Err(AppError::Conflict(format!(
+            "{} is already running on this or another instance",
+            job.as_str()
+        ))),
+    }
+}
+
+/// Liveness: the process answers.
+pub async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Readiness: 200 when this instance can serve, 503 naming what is missing.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let database = sqlx::query_scalar::<_, i64>(
+        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success",
+    )
+    .fetch_one(&state.pool)
+    .await;
+    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let (database_ok, migrations_ok, applied) = match &database {
+        Ok(applied) => (true, *applied >= expected, *applied),
+        Err(_) => (false, false, 0),
+    };
+    let bus_ok = state.bus.is_connected();
+    let ready = database_ok && migrations_ok && bus_ok;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": database_ok,
+        "migrations": { "applied": applied, "expected": expected, "ok": migrations_ok },
+        "bus": bus_ok,
+    });
+    (status, Json(body)).into_response()
+}
