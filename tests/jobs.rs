@@ -575,3 +575,71 @@ async fn failed_runs_and_a_high_failure_rate_are_alerted() {
     assert!(first["attachments"][0]["fields"].as_array().unwrap().len() >= 3);
     let _ = failed;
 }
+
+#[tokio::test]
+async fn the_system_page_is_for_admins_and_users_see_their_own_reports() {
+    let now = at(10, 9);
+    let app = app_at(now).await;
+    app.db.user("root@example.com", UserRole::Admin).await;
+    let user = app.db.user("someone@example.com", UserRole::User).await;
+    seed(&app, &user, "coder", RunStatus::Failed, at(9, 12), Some(3)).await;
+    app.jobs
+        .fire(JobName::DailyReport, now, Trigger::Schedule)
+        .await
+        .unwrap();
+    app.jobs
+        .fire(JobName::CleanupOldRuns, now, Trigger::Schedule)
+        .await
+        .unwrap();
+
+    let admin = app.signed_in("root@example.com").await;
+    let response = app.call(&admin, "system_overview", json!({})).await;
+    assert_eq!(response.status(), 200);
+    let overview: runwire::model::SystemOverview = response.json().await.unwrap();
+    let jobs: Vec<&str> = overview.job_runs.iter().map(|r| r.job.as_str()).collect();
+    assert_eq!(jobs, ["cleanup-old-runs", "daily-report"]);
+    assert_eq!(overview.reports.len(), 1);
+    assert_eq!(overview.schedules.len(), 3);
+    let html = admin
+        .get(app.url("/system"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("Job history") && html.contains("cleanup-old-runs"),
+        "{html}"
+    );
+
+    let client = app.signed_in("someone@example.com").await;
+    let response = app.call(&client, "system_overview", json!({})).await;
+    assert_eq!(response.status(), 404);
+    let html = client
+        .get(app.url("/system"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("This page is for administrators"));
+    let reports: Vec<runwire::model::DailyReport> = app
+        .call(&client, "daily_reports", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].failed, 1);
+    let html = client
+        .get(app.url("/dashboard"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains(r#"data-day="2026-03-09""#), "{html}");
+}

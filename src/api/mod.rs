@@ -4,6 +4,7 @@ pub mod agents;
 pub mod auth;
 pub mod live;
 pub mod runs;
+pub mod system;
 pub mod tokens;
 
 #[cfg(feature = "ssr")]

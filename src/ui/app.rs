@@ -2,7 +2,8 @@ use crate::ui::clock::Clock;
 use crate::ui::components::ConnectionIndicator;
 use crate::ui::live::LiveIndicator;
 use crate::ui::pages::{
-    AgentsPage, DashboardPage, LandingPage, NotFound, RunPage, SignInPage, SignUpPage, TokensPage,
+    AgentsPage, DashboardPage, LandingPage, NotFound, RunPage, SignInPage, SignUpPage, SystemPage,
+    TokensPage,
 };
 use crate::ui::session::Session;
 use leptos::prelude::*;
@@ -52,6 +53,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/dashboard") view=DashboardPage/>
                     <Route path=path!("/dashboard/agent-runs") view=DashboardPage/>
                     <Route path=path!("/settings/tokens") view=TokensPage/>
+                    <Route path=path!("/system") view=SystemPage/>
                 </Routes>
             </main>
         </Router>
@@ -78,6 +80,9 @@ fn Header() -> impl IntoView {
                         let info = session.info.await.unwrap_or_default();
                         match info.user {
                             Some(user) => view! {
+                                {(user.role == crate::model::UserRole::Admin).then(|| view! {
+                                    <A href="/system" attr:class="account-link">"System"</A>
+                                })}
                                 <A href="/settings/tokens" attr:class="account-link">"API tokens"</A>
                                 <span class="account-email" data-testid="account-email">{user.email}</span>
                                 <ActionForm action=session.sign_out attr:class="inline-form">

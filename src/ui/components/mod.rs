@@ -1,4 +1,5 @@
 mod connection_indicator;
+mod daily_reports;
 mod error_panel;
 mod event_timeline;
 mod form_error;
@@ -12,6 +13,7 @@ mod status_badge;
 mod trend_chart;
 
 pub use connection_indicator::ConnectionIndicator;
+pub use daily_reports::DailyReports;
 pub use error_panel::ErrorPanel;
 pub use event_timeline::EventTimeline;
 pub use form_error::FormError;

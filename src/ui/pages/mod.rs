@@ -4,6 +4,7 @@ mod landing;
 mod not_found;
 mod run;
 mod sign_in;
+mod system;
 mod tokens;
 
 pub use agents::AgentsPage;
@@ -12,4 +13,5 @@ pub use landing::LandingPage;
 pub use not_found::NotFound;
 pub use run::RunPage;
 pub use sign_in::{SignInPage, SignUpPage};
+pub use system::SystemPage;
 pub use tokens::TokensPage;

@@ -5,8 +5,9 @@
 mod toolbar;
 
 use crate::api::runs::get_dashboard_summary;
+use crate::api::system::list_daily_reports;
 use crate::model::{DashboardQuery, RunSort, StatsWindow};
-use crate::ui::components::{RunModal, RunsTable, StatsCards, TrendChart};
+use crate::ui::components::{DailyReports, RunModal, RunsTable, StatsCards, TrendChart};
 use crate::ui::live::use_run_table;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -51,6 +52,7 @@ pub fn DashboardPage() -> impl IntoView {
         |(window, _)| get_dashboard_summary(window),
     );
     refresh_after_activity(table.changes, refresh);
+    let reports = Resource::new(|| (), |_| list_daily_reports());
 
     let rows = Signal::derive(move || table.rows.get().and_then(Result::ok).unwrap_or_default());
     let table_error = Signal::derive(move || table.rows.get().and_then(Result::err));
@@ -135,6 +137,17 @@ pub fn DashboardPage() -> impl IntoView {
                     </div>
                 </Show>
             </Transition>
+            <section class="daily-reports">
+                <h2>"Daily reports"</h2>
+                <Transition fallback=|| view! { <p class="loading">"Loading reports…"</p> }>
+                    {move || Suspend::new(async move {
+                        match reports.await {
+                            Ok(reports) => view! { <DailyReports reports/> }.into_any(),
+                            Err(err) => view! { <p class="form-error" role="alert">{format!("Could not load the reports: {err}")}</p> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </section>
             {move || open_run.get().map(|run_id| view! { <RunModal run_id on_close=close_modal/> })}
         </section>
     }
