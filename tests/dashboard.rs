@@ -142,6 +142,18 @@ async fn list(
     .await
 }
 
+/// The ids of the first page of runs matching `filter`, sorted (order is another test's business).
+async fn matching(app: &TestApp, client: &reqwest::Client, filter: Value) -> Vec<Uuid> {
+    let mut ids = ids_of(list(app, client, filter, RunSort::Newest, None, 50).await).await;
+    ids.sort();
+    ids
+}
+
+fn sorted(mut ids: Vec<Uuid>) -> Vec<Uuid> {
+    ids.sort();
+    ids
+}
+
 async fn ids_of(response: reqwest::Response) -> Vec<Uuid> {
     assert_eq!(response.status(), 200);
     let page: RunPage = response.json().await.unwrap();
@@ -212,63 +224,24 @@ async fn totals_follow_every_status_change_and_deletion() {
 async fn search_matches_agent_task_step_and_run_id_prefix() {
     let (app, client, user) = app().await;
     let ids = insert(&app, &user, &fixture()).await;
-    let search = |text: String| {
-        let client = client.clone();
-        let app = &app;
-        async move {
-            let mut found = ids_of(
-                list(
-                    app,
-                    &client,
-                    json!({ "search": text }),
-                    RunSort::Newest,
-                    None,
-                    50,
-                )
-                .await,
-            )
-            .await;
-            found.sort();
-            found
-        }
-    };
-    let sorted = |mut v: Vec<Uuid>| {
-        v.sort();
-        v
-    };
-    assert_eq!(
-        search("REVIEWER".into()).await,
-        sorted(vec![ids[4], ids[5]])
-    );
-    assert_eq!(search("wal designs".into()).await, vec![ids[2]]);
-    assert_eq!(search("cargo test".into()).await, vec![ids[0]]);
+    let search = |text: &str| matching(&app, &client, json!({ "search": text }));
+    assert_eq!(search("REVIEWER").await, sorted(vec![ids[4], ids[5]]));
+    assert_eq!(search("wal designs").await, vec![ids[2]]);
+    assert_eq!(search("cargo test").await, vec![ids[0]]);
     // LIKE's wildcards are plain characters here
-    assert_eq!(search("100%".into()).await, vec![ids[0]]);
-    assert_eq!(search("CPU_bug".into()).await, vec![ids[0]]);
-    assert!(search("CPU%bug".into()).await.is_empty());
+    assert_eq!(search("100%").await, vec![ids[0]]);
+    assert_eq!(search("CPU_bug").await, vec![ids[0]]);
+    assert!(search("CPU%bug").await.is_empty());
     let id = ids[3].to_string();
-    assert_eq!(search(id.clone()).await, vec![ids[3]]);
-    assert_eq!(search(id[..8].to_uppercase()).await, vec![ids[3]]);
+    assert_eq!(search(&id).await, vec![ids[3]]);
+    assert_eq!(search(&id[..8].to_uppercase()).await, vec![ids[3]]);
 }
 
 #[tokio::test]
 async fn status_agent_and_active_filters_combine() {
     let (app, client, user) = app().await;
     let ids = insert(&app, &user, &fixture()).await;
-    let found = |filter: Value| {
-        let client = client.clone();
-        let app = &app;
-        async move {
-            let mut found =
-                ids_of(list(app, &client, filter, RunSort::Newest, None, 50).await).await;
-            found.sort();
-            found
-        }
-    };
-    let sorted = |mut v: Vec<Uuid>| {
-        v.sort();
-        v
-    };
+    let found = |filter: Value| matching(&app, &client, filter);
     assert_eq!(
         found(json!({ "statuses": ["failed", "timed_out"] })).await,
         sorted(vec![ids[1], ids[5]])

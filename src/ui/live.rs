@@ -19,63 +19,9 @@ impl LiveIndicator {
     }
 }
 
-#[derive(Clone, Copy)]
-pub struct LiveRuns {
-    /// None while the first page loads; then the matching runs, newest first, kept live.
-    pub runs: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
-    pub state: Signal<ConnectionState>,
-    live: RwSignal<Option<Vec<AgentRun>>>,
-    filter: Signal<RunFilter>,
-    limit: usize,
-}
-
-impl LiveRuns {
-    /// Folds in a run the caller already has (say, one it just started), ahead of its live event.
-    pub fn merge(&self, run: AgentRun) {
-        let filter = self.filter.get_untracked();
-        self.live.update(|runs| {
-            if let Some(runs) = runs {
-                merge_run(runs, run, &filter, self.limit);
-            }
-        });
-    }
-}
-
-/// The newest `limit` runs matching `filter`, live.
+/// The newest runs matching `filter`, live: a first page of `limit`, then every new match on top.
 pub fn use_agent_runs(filter: Signal<RunFilter>, limit: u32) -> LiveRuns {
-    let page = Resource::new(
-        move || filter.get(),
-        move |filter| list_runs(filter, None, limit, RunSort::Newest),
-    );
-    let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
-    let runs = Signal::derive(move || {
-        page.get()
-            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page.runs)))
-    });
-    let state = follow(
-        page,
-        filter,
-        |page| page.last_event_id,
-        move |page| live.set(Some(page.runs.clone())),
-        move |_, run| {
-            let filter = filter.get_untracked();
-            live.update(|runs| {
-                merge_run(
-                    runs.get_or_insert_with(Vec::new),
-                    run,
-                    &filter,
-                    limit as usize,
-                )
-            })
-        },
-    );
-    LiveRuns {
-        runs,
-        state,
-        live,
-        filter,
-        limit: limit as usize,
-    }
+    use_run_table(filter, Signal::derive(|| RunSort::Newest), limit)
 }
 
 /// One run, live: the list form of [`use_agent_run_timeline`], for views that need no history.
@@ -131,11 +77,12 @@ pub fn use_active_agent_runs() -> LiveRuns {
     use_agent_runs(filter, crate::model::RUN_PAGE_MAX)
 }
 
-/// A paged, sorted table of runs, live: rows update in place; new matching runs slide in at the top
+/// A paged, sorted list of runs, live: rows update in place; new matching runs slide in at the top
 /// (newest first) or where they belong within the loaded rows; older pages load by keyset cursor.
 #[derive(Clone, Copy)]
-pub struct LiveTable {
-    pub rows: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
+pub struct LiveRuns {
+    /// None while the first page loads; then the loaded runs, kept live.
+    pub runs: Signal<Option<Result<Vec<AgentRun>, AppError>>>,
     pub state: Signal<ConnectionState>,
     /// Whether more rows exist past the loaded ones.
     pub has_more: Signal<bool>,
@@ -152,7 +99,18 @@ pub struct LiveTable {
     page_size: u32,
 }
 
-impl LiveTable {
+impl LiveRuns {
+    /// Folds in a run the caller already has (say, one it just started), ahead of its live event.
+    pub fn merge(&self, run: AgentRun) {
+        let (filter, sort) = self.query.get_untracked();
+        let complete = self.cursor.with_untracked(Option::is_none);
+        self.live.update(|rows| {
+            if let Some(rows) = rows {
+                merge_into_table(rows, run, &filter, sort, complete);
+            }
+        });
+    }
+
     /// Loads the next page after the last loaded row.
     pub fn load_more(&self) {
         let Some(cursor) = self.cursor.get_untracked() else {
@@ -191,11 +149,7 @@ impl LiveTable {
     }
 }
 
-pub fn use_run_table(
-    filter: Signal<RunFilter>,
-    sort: Signal<RunSort>,
-    page_size: u32,
-) -> LiveTable {
+pub fn use_run_table(filter: Signal<RunFilter>, sort: Signal<RunSort>, page_size: u32) -> LiveRuns {
     let query = Signal::derive(move || (filter.get(), sort.get()));
     let page = Resource::new(
         move || query.get(),
@@ -204,7 +158,7 @@ pub fn use_run_table(
     let live: RwSignal<Option<Vec<AgentRun>>> = RwSignal::new(None);
     let cursor = RwSignal::new(None::<String>);
     let changes = RwSignal::new(0u64);
-    let rows = Signal::derive(move || {
+    let runs = Signal::derive(move || {
         page.get()
             .map(|loaded| loaded.map(|page| live.get().unwrap_or(page.runs)))
     });
@@ -233,8 +187,8 @@ pub fn use_run_table(
     );
     let loading = RwSignal::new(false);
     let error = RwSignal::new(None);
-    LiveTable {
-        rows,
+    LiveRuns {
+        runs,
         state,
         has_more: Signal::derive(move || {
             page.get().and_then(Result::ok).is_some() && cursor.with(Option::is_some)
@@ -307,26 +261,6 @@ where
     #[cfg(not(feature = "hydrate"))]
     let _ = (page, filter, cursor, on_page, on_event);
     state.into()
-}
-
-/// Folds a run as it now stands into a newest-first list of at most `limit` runs matching `filter`.
-pub fn merge_run(runs: &mut Vec<AgentRun>, run: AgentRun, filter: &RunFilter, limit: usize) {
-    let existing = runs.iter().position(|r| r.id == run.id);
-    match (existing, filter.matches(&run)) {
-        (Some(i), true) => runs[i] = run,
-        (Some(i), false) => {
-            runs.remove(i);
-        }
-        (None, true) => {
-            let at = runs
-                .iter()
-                .position(|r| (r.created_at, r.id) < (run.created_at, run.id))
-                .unwrap_or(runs.len());
-            runs.insert(at, run);
-            runs.truncate(limit);
-        }
-        (None, false) => {}
-    }
 }
 
 #[cfg(feature = "hydrate")]
@@ -519,7 +453,7 @@ mod socket {
 
 #[cfg(test)]
 mod tests {
-    use super::{merge_into_table, merge_run};
+    use super::merge_into_table;
     use crate::model::{AgentRun, RunFilter, RunSort, RunStatus};
 
     fn run(n: u8, status: RunStatus) -> AgentRun {
@@ -544,8 +478,9 @@ mod tests {
             active_only: true,
             ..Default::default()
         };
+        let newest = RunSort::Newest;
         let mut runs = vec![run(2, RunStatus::InProgress), run(1, RunStatus::InProgress)];
-        merge_run(&mut runs, run(3, RunStatus::Queued), &active, 10);
+        merge_into_table(&mut runs, run(3, RunStatus::Queued), &active, newest, true);
         assert_eq!(
             runs.iter()
                 .map(|r| r.created_at.timestamp() % 60)
@@ -554,12 +489,20 @@ mod tests {
         );
         let mut moved = run(2, RunStatus::InProgress);
         moved.progress_percent = 50.0;
-        merge_run(&mut runs, moved, &active, 10);
+        merge_into_table(&mut runs, moved, &active, newest, true);
         assert_eq!(runs[1].progress_percent, 50.0);
-        merge_run(&mut runs, run(1, RunStatus::Completed), &active, 10);
+        // finished: it leaves the active view
+        merge_into_table(
+            &mut runs,
+            run(1, RunStatus::Completed),
+            &active,
+            newest,
+            true,
+        );
         assert_eq!(runs.len(), 2);
-        merge_run(&mut runs, run(4, RunStatus::InProgress), &active, 2);
-        assert_eq!(runs.len(), 2, "the limit holds");
+        // never active at all: never shown
+        merge_into_table(&mut runs, run(4, RunStatus::Failed), &active, newest, true);
+        assert_eq!(runs.len(), 2);
     }
 
     #[test]

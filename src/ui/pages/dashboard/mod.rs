@@ -54,8 +54,8 @@ pub fn DashboardPage() -> impl IntoView {
     refresh_after_activity(table.changes, refresh);
     let reports = Resource::new(|| (), |_| list_daily_reports());
 
-    let rows = Signal::derive(move || table.rows.get().and_then(Result::ok).unwrap_or_default());
-    let table_error = Signal::derive(move || table.rows.get().and_then(Result::err));
+    let rows = Signal::derive(move || table.runs.get().and_then(Result::ok).unwrap_or_default());
+    let table_error = Signal::derive(move || table.runs.get().and_then(Result::err));
     let stats = Signal::derive(move || {
         summary
             .get()
@@ -119,7 +119,7 @@ pub fn DashboardPage() -> impl IntoView {
                 {move || table_error.get().map(|err| view! {
                     <div class="error-panel" role="alert"><strong>"Could not load runs"</strong><p>{err.to_string()}</p></div>
                 })}
-                <Show when=move || table_error.with(Option::is_none) && table.rows.with(Option::is_some)>
+                <Show when=move || table_error.with(Option::is_none) && table.runs.with(Option::is_some)>
                     <RunsTable runs=rows sort row_href sort_href/>
                     <div class="table-foot">
                         <span class="muted" data-testid="row-count">{move || format!("{} runs shown", rows.with(Vec::len))}</span>
