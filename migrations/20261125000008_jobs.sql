@@ -61,3 +61,14 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON job_runs, health_samples, daily_reports 
 GRANT SELECT ON _sqlx_migrations TO runwire_app;
 -- Finished runs age out through the cleanup job.
 CREATE INDEX agent_runs_completed_idx ON agent_runs (completed_at) WHERE completed_at IS NOT NULL;
+
+-- Alerts already sent, by key ("run-failed:<run>", "failure-rate:<user>:<agent>:<hour>"): every replica
+-- sees every failure, and only the one that inserts the key sends the alert.
+CREATE TABLE alerts_sent (
+    key     text PRIMARY KEY,
+    sent_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX alerts_sent_at_idx ON alerts_sent (sent_at);
+ALTER TABLE alerts_sent ENABLE ROW LEVEL SECURITY;
+CREATE POLICY alerts_sent_admin ON alerts_sent USING (app_is_admin()) WITH CHECK (app_is_admin());
+GRANT SELECT, INSERT, DELETE ON alerts_sent TO runwire_app;

@@ -1,15 +1,15 @@
 //! Failure alerts: when a run fails, or an agent's failure rate over the last 24 h passes a
 //! threshold, a Slack-compatible JSON message is POSTed to the configured webhook, with retries.
+//! Every replica sees every failure; each alert is claimed in `alerts_sent` first, so exactly one
+//! replica sends it, and an agent's rate is reported at most once per hour.
 
 use crate::model::{AgentRun, RunEventKind};
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
 use serde_json::{json, Value};
 use sqlx::PgPool;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use uuid::Uuid;
+use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone, Debug)]
 pub struct AlertConfig {
@@ -22,8 +22,6 @@ pub struct AlertConfig {
     /// Tries after the first that failed.
     pub retries: u32,
     pub first_backoff: Duration,
-    /// An agent's rate is reported at most this often.
-    pub rate_quiet: Duration,
 }
 
 impl Default for AlertConfig {
@@ -34,7 +32,6 @@ impl Default for AlertConfig {
             min_finished: 5,
             retries: 3,
             first_backoff: Duration::from_millis(500),
-            rate_quiet: Duration::from_secs(3600),
         }
     }
 }
@@ -50,8 +47,6 @@ pub struct DeliveryFailed {
 pub struct Alerter {
     config: AlertConfig,
     client: reqwest::Client,
-    /// When each (user, agent) rate alert last went out.
-    rate_alerted: Mutex<HashMap<(Uuid, String), Instant>>,
 }
 
 impl Alerter {
@@ -62,7 +57,6 @@ impl Alerter {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .expect("an HTTP client without TLS settings builds"),
-            rate_alerted: Mutex::new(HashMap::new()),
         })
     }
 
@@ -94,15 +88,19 @@ impl Alerter {
         });
     }
 
-    /// Sends the alerts a failed run calls for; returns how many were delivered.
+    /// Sends the alerts a failed run calls for (those no other replica claimed); returns how many
+    /// were delivered.
     pub async fn on_failure(&self, pool: &PgPool, run: &AgentRun) -> usize {
         let mut delivered = 0;
-        if self.send(&run_failed(run)).await.is_ok() {
+        let key = format!("run-failed:{}", run.id);
+        if claim(pool, &key).await && self.send(&run_failed(run)).await.is_ok() {
             delivered += 1;
         }
         match self.failure_rate(pool, run).await {
             Ok(Some((failed, finished))) => {
-                if self.rate_due(run)
+                let hour = chrono::Utc::now().format("%Y-%m-%dT%H");
+                let key = format!("failure-rate:{}:{}:{hour}", run.user_id, run.agent_name);
+                if claim(pool, &key).await
                     && self
                         .send(&rate_exceeded(run, failed, finished))
                         .await
@@ -140,18 +138,6 @@ impl Alerter {
         Ok(above.then_some((failed, finished)))
     }
 
-    fn rate_due(&self, run: &AgentRun) -> bool {
-        let mut alerted = self.rate_alerted.lock().unwrap_or_else(|e| e.into_inner());
-        let key = (run.user_id, run.agent_name.clone());
-        let due = alerted
-            .get(&key)
-            .is_none_or(|at| at.elapsed() >= self.config.rate_quiet);
-        if due {
-            alerted.insert(key, Instant::now());
-        }
-        due
-    }
-
     /// POSTs `body` to the webhook, retrying with doubling backoff; returns the attempts it took.
     pub async fn send(&self, body: &Value) -> Result<u32, DeliveryFailed> {
         let Some(url) = &self.config.webhook else {
@@ -176,6 +162,25 @@ impl Alerter {
             last_error,
         })
     }
+}
+
+/// Claims an alert for this replica; false when another replica (or an earlier event) has it.
+async fn claim(pool: &PgPool, key: &str) -> bool {
+    let claimed = async {
+        let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+        let inserted =
+            sqlx::query("INSERT INTO alerts_sent (key) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(key)
+                .execute(tx.conn())
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok::<bool, sqlx::Error>(inserted == 1)
+    };
+    claimed.await.unwrap_or_else(|err| {
+        tracing::warn!("alerts: claiming {key}: {err}");
+        false
+    })
 }
 
 fn run_failed(run: &AgentRun) -> Value {

@@ -106,6 +106,10 @@ pub async fn delete_stale_auth_rows(
             .execute(tx.conn())
             .await?
             .rows_affected();
+    sqlx::query("DELETE FROM alerts_sent WHERE sent_at < $1 - interval '7 days'")
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
     Ok((keys, sessions, failures))
 }
 
