@@ -89,7 +89,7 @@ impl DailyReport {
     /// completed / finished that day.
     pub fn success_rate(&self) -> Option<f64> {
         let finished = self.completed + self.failed + self.cancelled + self.timed_out;
-        (finished > 0).then(|| self.completed as f64 / finished as f64)
+        super::stats::success_rate(self.completed, finished)
     }
 }
 

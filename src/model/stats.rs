@@ -22,9 +22,14 @@ impl RunStats {
 
     /// completed / finished, in 0..=1; None before anything finished.
     pub fn success_rate(&self) -> Option<f64> {
-        let finished = self.finished();
-        (finished > 0).then(|| self.completed as f64 / finished as f64)
+        success_rate(self.completed, self.finished())
     }
+}
+
+/// completed / finished, in 0..=1; None when nothing finished. Cancelled and timed-out runs count
+/// as finished, not as successes.
+pub fn success_rate(completed: i64, finished: i64) -> Option<f64> {
+    (finished > 0).then(|| completed as f64 / finished as f64)
 }
 
 /// The time windows the dashboard offers.
@@ -133,8 +138,7 @@ impl TrendPoint {
 
     /// completed / finished in this bucket.
     pub fn success_rate(&self) -> Option<f64> {
-        let finished = self.completed + self.failed + self.stopped;
-        (finished > 0).then(|| self.completed as f64 / finished as f64)
+        success_rate(self.completed, self.completed + self.failed + self.stopped)
     }
 }
 

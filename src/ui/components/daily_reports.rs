@@ -1,4 +1,5 @@
-use crate::model::{format_duration, DailyReport};
+use crate::model::DailyReport;
+use crate::ui::format::{mean_duration, rate};
 use leptos::prelude::*;
 
 /// Daily reports as a table: day, totals, success rate, average duration, top failing agents.
@@ -25,11 +26,8 @@ pub fn DailyReports(reports: Vec<DailyReport>) -> impl IntoView {
             </thead>
             <tbody>
                 {reports.into_iter().map(|report| {
-                    let rate = report.success_rate().map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into());
-                    let duration = report
-                        .avg_duration_seconds
-                        .map(|s| format_duration(chrono::Duration::milliseconds((s * 1000.0) as i64)))
-                        .unwrap_or_else(|| "—".into());
+                    let rate = rate(report.success_rate());
+                    let duration = mean_duration(report.avg_duration_seconds);
                     let failing = report
                         .top_failing
                         .as_array()

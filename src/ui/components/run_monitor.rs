@@ -1,7 +1,7 @@
 use crate::api::agents::CancelRun;
 use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
 use crate::ui::clock::{elapsed, Clock};
-use crate::ui::components::{EventTimeline, ProgressBar, StatusBadge};
+use crate::ui::components::{EventTimeline, FormError, ProgressBar, StatusBadge};
 use crate::ui::format::{pretty_json, time_of_day, timestamp};
 use crate::ui::live::use_agent_run_timeline;
 use crate::ui::session::action_error;
@@ -112,7 +112,7 @@ fn CancelButton(run_id: Signal<Uuid>) -> impl IntoView {
             >
                 {move || if cancel.pending().get() { "Cancelling…" } else { "Cancel run" }}
             </button>
-            {move || error.get().map(|message| view! { <p class="form-error" role="alert">{message}</p> })}
+            <FormError error/>
         </div>
     }
 }

@@ -1,4 +1,5 @@
-use crate::model::{format_duration, RunStats};
+use crate::model::RunStats;
+use crate::ui::format::{mean_duration, rate};
 use leptos::prelude::*;
 
 /// The dashboard's totals for its window: total, active now, completed, failed, success rate and
@@ -19,14 +20,8 @@ pub fn StatsCards(#[prop(into)] stats: Signal<RunStats>) -> impl IntoView {
             {card("Active now", "active", |s| s.active.to_string())}
             {card("Completed", "completed", |s| s.completed.to_string())}
             {card("Failed", "failed", |s| s.failed.to_string())}
-            {card("Success rate", "success_rate", |s| {
-                s.success_rate().map(|r| format!("{:.1}%", r * 100.0)).unwrap_or_else(|| "—".into())
-            })}
-            {card("Avg duration", "avg_duration", |s| {
-                s.avg_duration_seconds
-                    .map(|secs| format_duration(chrono::Duration::milliseconds((secs * 1000.0) as i64)))
-                    .unwrap_or_else(|| "—".into())
-            })}
+            {card("Success rate", "success_rate", |s| rate(s.success_rate()))}
+            {card("Avg duration", "avg_duration", |s| mean_duration(s.avg_duration_seconds))}
         </div>
     }
 }

@@ -1,6 +1,7 @@
 use crate::api::agents::TriggerAgentRun;
 use crate::error::AppError;
 use crate::model::{AgentRun, BUILTIN_AGENTS, TRIGGER_TASK_MAX_CHARS};
+use crate::ui::components::FormError;
 use leptos::prelude::*;
 
 /// The "start a run" form: agent, task, optional task id, and one-click example tasks. A refused
@@ -80,7 +81,7 @@ pub fn TaskForm(on_started: Callback<AgentRun>) -> impl IntoView {
                         <FieldError message=Signal::derive(field_error("task_id"))/>
                     </div>
                 </details>
-                {move || form_error().map(|message| view! { <p class="form-error" role="alert">{message}</p> })}
+                <FormError error=Signal::derive(form_error)/>
                 <button type="submit" class="button primary" disabled=move || trigger.pending().get()>
                     {move || if trigger.pending().get() { "Starting…" } else { "Start run" }}
                 </button>

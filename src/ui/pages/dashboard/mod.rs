@@ -7,7 +7,7 @@ mod toolbar;
 use crate::api::runs::get_dashboard_summary;
 use crate::api::system::list_daily_reports;
 use crate::model::{DashboardQuery, RunSort, StatsWindow};
-use crate::ui::components::{DailyReports, RunModal, RunsTable, StatsCards, TrendChart};
+use crate::ui::components::{DailyReports, FormError, RunModal, RunsTable, StatsCards, TrendChart};
 use crate::ui::live::use_run_table;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -133,7 +133,7 @@ pub fn DashboardPage() -> impl IntoView {
                                 {move || if table.loading_more.get() { "Loading…" } else { "Load more" }}
                             </button>
                         </Show>
-                        {move || table.more_error.get().map(|message| view! { <span class="form-error" role="alert">{message}</span> })}
+                        <FormError error=table.more_error/>
                     </div>
                 </Show>
             </Transition>
