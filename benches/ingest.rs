@@ -24,7 +24,9 @@ const BATCH: usize = 100;
 async fn main() {
     let db = TestDb::new().await;
     let user = db.user("bench@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, user.id, "bench").await.unwrap();
+    let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("bench"))
+        .await
+        .unwrap();
     let app = TestApp::start(db, None).await;
 
     println!(

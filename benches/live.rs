@@ -29,7 +29,9 @@ async fn main() {
         .unwrap_or(SECONDS);
     let db = TestDb::new().await;
     let user = db.user("live-bench@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, user.id, "bench").await.unwrap();
+    let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("bench"))
+        .await
+        .unwrap();
     let mut server = ServerProcess::start(&db.url, None).await;
     let addr = server.addr;
     let publisher = AgentEventPublisher::new(db.pool.clone());
@@ -209,7 +211,7 @@ async fn through_server(
             let mut resynced = false;
             while received < total {
                 match client.next(Duration::from_secs(15)).await {
-                    Frame::Message(LiveMessage::Event { event, .. }) => {
+                    Frame::Event(event, _) => {
                         received += 1;
                         if i == 0 {
                             let key = event.step.unwrap_or_default();

@@ -15,6 +15,9 @@ pub enum AppError {
     Validation { field: String, message: String },
     #[error("sign in to continue")]
     Unauthorized,
+    /// Known caller, but not allowed: a missing token scope, a cross-site request.
+    #[error("{0}")]
+    Forbidden(String),
     /// Sign-in failed. Deliberately silent on whether the email exists.
     #[error("wrong email or password")]
     InvalidCredentials,
@@ -28,6 +31,12 @@ pub enum AppError {
     PayloadTooLarge { limit_bytes: usize },
     #[error("too many requests; retry in {retry_after_secs} s")]
     RateLimited { retry_after_secs: u64 },
+    /// A per-user limit on something held at once (queued runs, open exports).
+    #[error("{0}")]
+    QuotaExceeded(String),
+    /// The server is too busy or too slow right now; the request may be retried.
+    #[error("{0}")]
+    Unavailable(String),
     /// Something broke on our side. The details are in the server log under `reference`.
     #[error("internal error (reference {reference})")]
     Internal { reference: String },
@@ -49,11 +58,13 @@ impl AppError {
         match self {
             AppError::BadRequest(_) => 400,
             AppError::Unauthorized | AppError::InvalidCredentials => 401,
+            AppError::Forbidden(_) => 403,
             AppError::NotFound => 404,
             AppError::Conflict(_) => 409,
             AppError::PayloadTooLarge { .. } => 413,
             AppError::Validation { .. } => 422,
-            AppError::RateLimited { .. } => 429,
+            AppError::RateLimited { .. } | AppError::QuotaExceeded(_) => 429,
+            AppError::Unavailable(_) => 503,
             AppError::Internal { .. } => 500,
             AppError::ServerFn(_) => 502,
         }
@@ -65,11 +76,14 @@ impl AppError {
             AppError::BadRequest(_) => "bad_request",
             AppError::Validation { .. } => "validation",
             AppError::Unauthorized => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
             AppError::InvalidCredentials => "invalid_credentials",
             AppError::NotFound => "not_found",
             AppError::Conflict(_) => "conflict",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::RateLimited { .. } => "rate_limited",
+            AppError::QuotaExceeded(_) => "quota_exceeded",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Internal { .. } => "internal",
             AppError::ServerFn(_) => "transport",
         }
@@ -114,6 +128,7 @@ impl From<crate::model::RunUpdateError> for AppError {
         use crate::model::RunUpdateError as E;
         match err {
             E::Finished(_) | E::IllegalTransition { .. } => AppError::Conflict(err.to_string()),
+            E::TooLarge { field: "run", .. } => AppError::validation("run", err.to_string()),
             E::TooLarge { max, .. } => AppError::PayloadTooLarge { limit_bytes: max },
             _ => AppError::validation(err.field(), err.to_string()),
         }

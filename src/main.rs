@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    runwire::server::password::return_large_buffers_to_the_system();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -76,14 +77,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Token {
-            action: TokenAction::Create { email, name },
+            action:
+                TokenAction::Create {
+                    email,
+                    name,
+                    scopes,
+                    expires_in,
+                },
         } => {
             with_pool(&config, |pool| async move {
                 let email = normalize_email(&email).map_err(anyhow::Error::msg)?;
                 let user = users::find_by_email(&pool, &email)
                     .await?
                     .with_context(|| format!("no user with email {email}"))?;
-                let (_, token) = tokens::create(&pool, user.id, &name).await?;
+                let new = tokens::NewToken {
+                    name,
+                    scopes: scopes.0,
+                    expires_at: expires_in.map(|lifetime| chrono::Utc::now() + lifetime),
+                };
+                let (_, token) = tokens::create(&pool, &user, &new).await?;
                 println!("{token}");
                 Ok(())
             })

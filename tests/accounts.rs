@@ -5,7 +5,7 @@ mod common;
 use common::{browser, TestApp, TestDb, TEST_PASSWORD};
 use runwire::error::AppError;
 use runwire::model::{AgentRun, ApiToken, RunPage, SessionInfo, UserRole};
-use runwire::server::auth::throttle::MAX_FAILURES_PER_EMAIL;
+use runwire::server::auth::throttle::SIGN_IN_PER_EMAIL;
 use serde_json::json;
 
 async fn app() -> TestApp {
@@ -105,7 +105,12 @@ async fn sign_up_then_out_then_in_again() {
 
 #[tokio::test]
 async fn cookies_are_secure_behind_https() {
-    let app = app().await;
+    // X-Forwarded-Proto is believed from a trusted proxy only: here the test client is one.
+    let app = TestApp::start_configured(TestDb::new().await, None, |state| {
+        std::sync::Arc::make_mut(&mut state.web).trusted_proxies =
+            vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
     app.db.user("secure@example.com", UserRole::User).await;
     let response = browser()
         .post(app.url("/api/sign_in"))
@@ -118,10 +123,10 @@ async fn cookies_are_secure_behind_https() {
         .send()
         .await
         .unwrap();
-    assert!(response.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .contains("Secure"));
+    let cookie = response.headers()["set-cookie"].to_str().unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-runwire_session="), "{cookie}");
+    assert!(response.headers().contains_key("strict-transport-security"));
 }
 
 #[tokio::test]
@@ -234,7 +239,7 @@ async fn bad_input_is_a_clear_error_and_changes_nothing() {
 async fn repeated_failures_are_throttled_per_email() {
     let app = app().await;
     app.db.user("target@example.com", UserRole::User).await;
-    for _ in 0..MAX_FAILURES_PER_EMAIL {
+    for _ in 0..SIGN_IN_PER_EMAIL {
         let err =
             error_of(sign_in(&app, &browser(), "target@example.com", "guess guess").await).await;
         assert_eq!(err, AppError::InvalidCredentials);
@@ -262,7 +267,7 @@ async fn repeated_failures_are_throttled_per_email() {
             .is_success()
     );
     // Once the window has passed, the right password works and clears the count.
-    sqlx::query("UPDATE sign_in_failures SET window_started_at = now() - interval '1 hour'")
+    sqlx::query("UPDATE auth_attempts SET window_started_at = now() - interval '1 hour'")
         .execute(&mut app.db.owner_conn().await)
         .await
         .unwrap();
@@ -353,7 +358,7 @@ async fn api_tokens_are_shown_once_stored_hashed_and_revocable() {
     let client = app.signed_in(&user.email).await;
     let response = client
         .post(app.url("/api/create_token"))
-        .form(&[("name", "ci agent")])
+        .form(&[("name", "ci agent"), ("write", "on"), ("read", "on")])
         .send()
         .await
         .unwrap();

@@ -123,7 +123,7 @@ async fn api_tokens_carry_their_owner_and_nobody_else() {
     let w = world().await;
     let (_, a_token): (ApiToken, String) =
         w.a.post(w.app.url("/api/create_token"))
-            .form(&[("name", "a agent")])
+            .form(&[("name", "a agent"), ("write", "on"), ("read", "on")])
             .send()
             .await
             .unwrap()

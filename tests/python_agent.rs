@@ -13,7 +13,9 @@ use uuid::Uuid;
 async fn the_example_agent_completes_its_run_with_all_events() {
     let db = TestDb::new().await;
     let user = db.user("python@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, user.id, "python").await.unwrap();
+    let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("python"))
+        .await
+        .unwrap();
     let app = TestApp::start(db, None).await;
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),

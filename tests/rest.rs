@@ -21,8 +21,12 @@ async fn api_with_limit(burst: u32) -> Api {
     let db = TestDb::new().await;
     let a = db.user("agent-a@example.com", UserRole::User).await;
     let b = db.user("agent-b@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, a.id, "a").await.unwrap();
-    let (_, other_token) = tokens::create(&db.pool, b.id, "b").await.unwrap();
+    let (_, token) = tokens::create(&db.pool, &a, &tokens::NewToken::read_write("a"))
+        .await
+        .unwrap();
+    let (_, other_token) = tokens::create(&db.pool, &b, &tokens::NewToken::read_write("b"))
+        .await
+        .unwrap();
     Api {
         app: TestApp::start_with_limit(db, None, burst).await,
         token,

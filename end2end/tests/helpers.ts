@@ -34,7 +34,7 @@ export async function signUpFresh(page: Page, prefix = 'e2e'): Promise<string> {
 }
 
 export async function createToken(page: Page): Promise<string> {
-  const response = await page.request.post('/api/create_token', { form: { name: `e2e-${Date.now()}` } });
+  const response = await page.request.post('/api/create_token', { form: { name: `e2e-${Date.now()}`, write: 'on', read: 'on' } });
   expect(response.ok()).toBeTruthy();
   const [, secret] = await response.json();
   return secret;

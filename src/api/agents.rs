@@ -15,7 +15,8 @@ pub async fn trigger_agent_run(
     #[server(default)] task_id: String,
 ) -> Result<AgentRun, AppError> {
     use crate::model::TriggerRequest;
-    let who = super::ssr::require_identity()?.principal();
+    use crate::server::auth::Scope;
+    let who = super::ssr::require_scope(Scope::RunsWrite)?.principal();
     let request = TriggerRequest::parse(&agent, &task, &task_id)?;
     super::ssr::state().agents.trigger(who, &request).await
 }
@@ -23,8 +24,9 @@ pub async fn trigger_agent_run(
 /// Cancels one of the caller's runs; its agent stops at once. A finished run is a 409.
 #[server(endpoint = "cancel_run", input = Json)]
 pub async fn cancel_run(id: Uuid) -> Result<AgentRun, AppError> {
+    use crate::server::auth::Scope;
     use crate::server::publisher::AgentEventPublisher;
-    let who = super::ssr::require_identity()?.principal();
+    let who = super::ssr::require_scope(Scope::RunsWrite)?.principal();
     AgentEventPublisher::new(super::ssr::state().pool)
         .cancel_run(who, id, Some("Cancelled by the user".into()))
         .await

@@ -14,10 +14,9 @@ pub async fn get_session_info() -> Result<SessionInfo, AppError> {
 
 #[server(endpoint = "sign_up")]
 pub async fn sign_up(email: String, password: String) -> Result<(), AppError> {
-    use crate::model::UserRole;
     use crate::server::auth;
     let state = super::ssr::state();
-    let user = auth::register(&state.pool, &email, &password, UserRole::User).await?;
+    let user = auth::sign_up(&state.pool, &email, &password, super::ssr::client()).await?;
     ssr::start_session(user.id).await?;
     leptos_axum::redirect("/dashboard");
     Ok(())
@@ -31,7 +30,7 @@ pub async fn sign_in(
 ) -> Result<(), AppError> {
     use crate::server::auth;
     let state = super::ssr::state();
-    let user = auth::authenticate(&state.pool, &email, &password, super::ssr::client_ip()).await?;
+    let user = auth::authenticate(&state.pool, &email, &password, super::ssr::client()).await?;
     ssr::start_session(user.id).await?;
     leptos_axum::redirect(&auth::safe_next(next.as_deref()));
     Ok(())
@@ -39,23 +38,25 @@ pub async fn sign_in(
 
 /// One-click sign-in as the demo user, offered only when the server seeded one (RUNWIRE_DEMO).
 #[server(endpoint = "sign_in_demo")]
-pub async fn sign_in_demo() -> Result<(), AppError> {
+pub async fn sign_in_demo(#[server(default)] next: Option<String>) -> Result<(), AppError> {
+    use crate::server::auth;
     let demo = super::ssr::state().demo_user.ok_or(AppError::NotFound)?;
     ssr::start_session(demo.user_id).await?;
-    leptos_axum::redirect("/dashboard");
+    leptos_axum::redirect(&auth::safe_next(next.as_deref()));
     Ok(())
 }
 
 #[server(endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use crate::server::auth::sessions;
+    let https = super::ssr::is_https();
     if let Some(token) = super::ssr::cookie_header()
         .as_deref()
-        .and_then(sessions::token_from_cookie_header)
+        .and_then(|cookie| sessions::token_from_cookie_header(cookie, https))
     {
         sessions::delete(&super::ssr::state().pool, &token).await?;
     }
-    ssr::set_cookie(sessions::removal_cookie(super::ssr::is_https()));
+    ssr::set_cookie(sessions::removal_cookie(https));
     leptos_axum::redirect("/signin");
     Ok(())
 }
@@ -69,16 +70,18 @@ mod ssr {
 
     /// A fresh session for `user_id`; any session this browser had is ended (rotation on sign-in).
     pub async fn start_session(user_id: Uuid) -> Result<(), AppError> {
-        let pool = super::super::ssr::state().pool;
+        let state = super::super::ssr::state();
+        let https = super::super::ssr::is_https();
         if let Some(old) = super::super::ssr::cookie_header()
             .as_deref()
-            .and_then(sessions::token_from_cookie_header)
+            .and_then(|cookie| sessions::token_from_cookie_header(cookie, https))
         {
-            sessions::delete(&pool, &old).await?;
+            sessions::delete(&state.pool, &old).await?;
         }
         let user_agent = super::super::ssr::header("user-agent");
-        let token = sessions::create(&pool, user_id, user_agent.as_deref()).await?;
-        set_cookie(sessions::cookie(&token, super::super::ssr::is_https()));
+        let token =
+            sessions::create(&state.pool, user_id, user_agent.as_deref(), &state.sessions).await?;
+        set_cookie(sessions::cookie(&token, https, &state.sessions));
         Ok(())
     }
 

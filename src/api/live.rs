@@ -1,30 +1,27 @@
-//! The live WebSocket: a subscription in, the caller's run events out (see `server::live`).
+//! The live WebSocket: a subscription in, the caller's run events out (see `server::live`), over the
+//! bounded transport of [`super::live_socket`].
 
 use crate::error::AppError;
-use crate::model::{LiveMessage, LiveRequest};
+use crate::model::{LiveFrame, LiveRequest};
 use leptos::prelude::*;
-use leptos::server_fn::codec::JsonEncoding;
-use leptos::server_fn::{BoxedStream, Websocket};
+use leptos::server_fn::BoxedStream;
 
-#[server(endpoint = "live_runs", protocol = Websocket<JsonEncoding, JsonEncoding>)]
+#[server(endpoint = "live_runs", protocol = super::live_socket::Websocket)]
 pub async fn live_runs(
     input: BoxedStream<LiveRequest, AppError>,
-) -> Result<BoxedStream<LiveMessage, AppError>, AppError> {
-    let principal = super::ssr::require_identity()?.principal();
+) -> Result<BoxedStream<LiveFrame, AppError>, AppError> {
+    use crate::server::auth::Scope;
+    use crate::server::live::{self, Subscriber, OUTBOUND_FRAMES};
+    let identity = super::ssr::require_scope(Scope::RunsRead)?;
     let state = super::ssr::state();
-    // Small: a slow subscriber should fall behind in the hub (and be told to resync), not hold
-    // hundreds of encoded messages of its own.
-    let (tx, rx) = futures::channel::mpsc::channel(16);
+    let (tx, rx) = futures::channel::mpsc::channel(OUTBOUND_FRAMES);
     let input: std::pin::Pin<
         Box<dyn futures::Stream<Item = Result<LiveRequest, AppError>> + Send>,
     > = input.into();
-    tokio::spawn(crate::server::live::serve(
-        state.pool.clone(),
-        state.bus.clone(),
-        state.live,
-        principal,
-        input,
-        tx,
-    ));
+    let subscriber = Subscriber {
+        principal: identity.principal(),
+        credential: identity.credential.clone(),
+    };
+    tokio::spawn(live::serve(state.live_service(), subscriber, input, tx));
     Ok(rx.into())
 }

@@ -3,6 +3,7 @@
 pub mod agents;
 pub mod auth;
 pub mod live;
+pub mod live_socket;
 pub mod runs;
 pub mod system;
 pub mod tokens;
@@ -10,13 +11,12 @@ pub mod tokens;
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use crate::error::AppError;
-    use crate::server::auth::Identity;
+    use crate::server::auth::{Identity, Scope};
     use crate::server::db::{begin_scoped, ScopedTx};
     use crate::server::state::AppState;
-    use axum::extract::ConnectInfo;
+    use crate::server::web::ClientAddr;
     use axum::http::request::Parts;
     use leptos::prelude::{expect_context, use_context};
-    use std::net::{IpAddr, SocketAddr};
 
     pub fn state() -> AppState {
         expect_context::<AppState>()
@@ -35,28 +35,25 @@ pub(crate) mod ssr {
         identity().ok_or(AppError::Unauthorized)
     }
 
-    /// A transaction scoped to the caller, for repository calls.
+    /// The caller, when allowed `scope` (a session always is, but for admin).
+    pub fn require_scope(scope: Scope) -> Result<Identity, AppError> {
+        require_identity()?.require(scope)
+    }
+
+    /// A transaction scoped to a caller who may read runs, for repository calls.
     pub async fn scoped_tx() -> Result<ScopedTx, AppError> {
-        let principal = require_identity()?.principal();
+        let principal = require_scope(Scope::RunsRead)?.principal();
         Ok(begin_scoped(&state().pool, principal).await?)
     }
 
-    pub fn client_ip() -> Option<IpAddr> {
-        parts().and_then(|p| {
-            p.extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip())
-        })
+    /// Where the request came from (trusted proxies taken into account).
+    pub fn client() -> Option<ClientAddr> {
+        parts().and_then(|p| p.extensions.get::<ClientAddr>().copied())
     }
 
-    /// Whether the page was served over https (directly or behind a proxy that says so).
+    /// Whether the page was served over https (directly, per the public URL, or per a trusted proxy).
     pub fn is_https() -> bool {
-        parts().is_some_and(|p| {
-            p.uri.scheme_str() == Some("https")
-                || p.headers
-                    .get("x-forwarded-proto")
-                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
-        })
+        client().is_some_and(|client| client.https)
     }
 
     pub fn header(name: &str) -> Option<String> {

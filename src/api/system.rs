@@ -12,7 +12,7 @@ pub async fn get_system_overview() -> Result<SystemOverview, AppError> {
     use crate::model::{JobName, UserRole};
     use crate::server::jobs::store;
     let identity = super::ssr::require_identity()?;
-    if identity.user.role != UserRole::Admin {
+    if identity.principal().role != UserRole::Admin {
         return Err(AppError::NotFound);
     }
     let mut tx = super::ssr::scoped_tx().await?;

@@ -57,6 +57,14 @@ pub struct RunEvent {
     pub created_at: DateTime<Utc>,
 }
 
+impl RunEvent {
+    /// Roughly the memory the event takes.
+    pub fn approx_bytes(&self) -> usize {
+        let payload = serde_json::to_vec(&self.payload).map_or(0, |json| json.len());
+        256 + self.step.as_ref().map_or(0, String::len) + 2 * payload
+    }
+}
+
 /// Events kept in a monitor's timeline; older ones are summarised as a count.
 pub const TIMELINE_MAX_EVENTS: usize = 500;
 

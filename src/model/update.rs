@@ -16,6 +16,10 @@ pub const TASK_MAX_CHARS: usize = 65_536;
 pub const RESULT_MAX_BYTES: usize = 256 * 1024;
 /// Largest serialized verification evidence or run metadata.
 pub const EVIDENCE_MAX_BYTES: usize = 64 * 1024;
+/// Most verification attempts one run keeps.
+pub const VERIFICATION_MAX_ATTEMPTS: usize = 20;
+/// Largest stored size of one run: task, metadata, result, evidence, error and step together.
+pub const RUN_MAX_BYTES: usize = 1024 * 1024;
 
 /// One report about an existing run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -86,6 +90,8 @@ pub enum RunUpdateError {
         size: usize,
         max: usize,
     },
+    #[error("a run keeps at most {VERIFICATION_MAX_ATTEMPTS} verification attempts")]
+    TooManyVerifications,
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -101,6 +107,7 @@ impl RunUpdateError {
             RunUpdateError::TextLength { field, .. } | RunUpdateError::TooLarge { field, .. } => {
                 field
             }
+            RunUpdateError::TooManyVerifications => "evidence",
             RunUpdateError::Invalid(_) => "status",
         }
     }
@@ -143,14 +150,13 @@ fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), RunUpda
     Ok(())
 }
 
-fn check_size(field: &'static str, value: &Value, max: usize) -> Result<(), RunUpdateError> {
-    let size = serde_json::to_vec(value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+/// The serialized size of `value`, or an error when it is over `max`.
+fn check_size(field: &'static str, value: &Value, max: usize) -> Result<usize, RunUpdateError> {
+    let size = json_len(value);
     if size > max {
         return Err(RunUpdateError::TooLarge { field, size, max });
     }
-    Ok(())
+    Ok(size)
 }
 
 /// The run after an update, and the event that records it.
@@ -162,79 +168,205 @@ pub struct AppliedUpdate {
 }
 
 impl AgentRun {
-    /// Applies `update` at `now`, or says why it may not happen. Never touches anything else.
+    /// Applies `update` at `now` to a copy of the run, or says why it may not happen.
     pub fn apply(
         &self,
         update: &RunUpdate,
         now: DateTime<Utc>,
     ) -> Result<AppliedUpdate, RunUpdateError> {
+        let mut run = self.clone();
+        let (kind, payload) = run.apply_in_place(update, now)?;
+        Ok(AppliedUpdate { run, kind, payload })
+    }
+
+    /// Applies `update` at `now` to this run and returns the event that records it. Every check comes
+    /// before any change, so a refused update leaves the run as it was. A batch of updates changes one
+    /// run in place instead of copying it per update: its size never multiplies with the batch.
+    pub fn apply_in_place(
+        &mut self,
+        update: &RunUpdate,
+        now: DateTime<Utc>,
+    ) -> Result<(RunEventKind, Value), RunUpdateError> {
         if self.status.is_terminal() {
             return Err(RunUpdateError::Finished(self.status));
         }
-        let mut run = self.clone();
-        run.updated_at = now;
         let (kind, payload) = match update {
             RunUpdate::Progress { percent, step } => {
                 let percent = *percent;
                 if !(0.0..=100.0).contains(&percent) || !percent.is_finite() {
                     return Err(RunUpdateError::ProgressOutOfRange(percent));
                 }
-                if percent < run.progress_percent {
+                if percent < self.progress_percent {
                     return Err(RunUpdateError::ProgressBackwards {
-                        from: run.progress_percent,
+                        from: self.progress_percent,
                         to: percent,
                     });
                 }
+                check_step(step)?;
                 // Progress on a run that had not started yet means it has.
-                if matches!(run.status, RunStatus::Pending | RunStatus::Queued) {
-                    run.move_to(RunStatus::InProgress, now)?;
+                if matches!(self.status, RunStatus::Pending | RunStatus::Queued) {
+                    self.move_to(RunStatus::InProgress, now)?;
                 }
-                run.progress_percent = percent;
-                run.set_step(step)?;
+                self.progress_percent = percent;
+                self.set_step(step);
                 (RunEventKind::Progress, json!({}))
             }
             RunUpdate::Status { status, step } => {
-                run.move_to(*status, now)?;
-                run.set_step(step)?;
+                check_step(step)?;
+                self.move_to(*status, now)?;
+                self.set_step(step);
                 (status_event_kind(*status), json!({}))
             }
             RunUpdate::Verification { passed, evidence } => {
                 check_size("evidence", evidence, EVIDENCE_MAX_BYTES)?;
-                run.record_verification(*passed, evidence.clone(), now);
+                self.check_room_for_verification()?;
+                self.check_growth(json_len(evidence))?;
+                self.record_verification(*passed, evidence.clone(), now);
                 (
                     RunEventKind::Verification,
-                    json!({ "passed": passed, "evidence": evidence, "attempt": run.attempt }),
+                    json!({ "passed": passed, "evidence": evidence, "attempt": self.attempt }),
                 )
             }
             RunUpdate::Complete { result, evidence } => {
-                if let Some(result) = result {
-                    check_size("result", result, RESULT_MAX_BYTES)?;
-                }
-                run.move_to(RunStatus::Completed, now)?;
+                let result_size = match result {
+                    Some(result) => check_size("result", result, RESULT_MAX_BYTES)?,
+                    None => 0,
+                };
+                let evidence_size = match evidence {
+                    Some(evidence) => {
+                        self.check_room_for_verification()?;
+                        check_size("evidence", evidence, EVIDENCE_MAX_BYTES)?
+                    }
+                    None => 0,
+                };
+                self.check_growth(result_size + evidence_size)?;
+                self.move_to(RunStatus::Completed, now)?;
                 if let Some(evidence) = evidence {
-                    check_size("evidence", evidence, EVIDENCE_MAX_BYTES)?;
-                    run.record_verification(true, evidence.clone(), now);
+                    self.record_verification(true, evidence.clone(), now);
                 }
-                run.progress_percent = 100.0;
-                run.result = result.clone();
-                (RunEventKind::Completed, json!({ "result": result }))
+                self.progress_percent = 100.0;
+                self.result = result.clone();
+                let mut payload = json!({ "result": result });
+                if let Some(evidence) = evidence {
+                    payload["evidence"] = evidence.clone();
+                }
+                (RunEventKind::Completed, payload)
             }
             RunUpdate::Fail { error } => {
                 check_text("error", error, ERROR_MAX_CHARS)?;
-                run.move_to(RunStatus::Failed, now)?;
-                run.error = Some(error.clone());
+                self.check_growth(error.len())?;
+                self.move_to(RunStatus::Failed, now)?;
+                self.error = Some(error.clone());
                 (RunEventKind::Failed, json!({ "error": error }))
             }
             RunUpdate::Cancel { reason } => {
                 if let Some(reason) = reason {
                     check_text("reason", reason, REASON_MAX_CHARS)?;
+                    self.check_growth(reason.len())?;
                 }
-                run.move_to(RunStatus::Cancelled, now)?;
-                run.error = reason.clone();
+                self.move_to(RunStatus::Cancelled, now)?;
+                self.error = reason.clone();
                 (RunEventKind::Cancelled, json!({ "reason": reason }))
             }
         };
-        Ok(AppliedUpdate { run, kind, payload })
+        self.updated_at = now;
+        Ok((kind, payload))
+    }
+
+    /// Replays one stored event of this run onto it: the run as it stood after the event. What
+    /// [`AgentRun::apply_in_place`] changed, the event's columns and payload carry, so a client that
+    /// holds a run snapshot stays exact by folding the events that follow it.
+    pub fn fold(&mut self, event: &super::RunEvent) {
+        let at = event.created_at;
+        if event.status != self.status {
+            if event.status == RunStatus::Retrying {
+                self.attempt += 1;
+            }
+            if event.status == RunStatus::InProgress && self.started_at.is_none() {
+                self.started_at = Some(at);
+            }
+            if event.status.is_terminal() {
+                self.completed_at = Some(at);
+            }
+            self.status = event.status;
+        }
+        if let Some(progress) = event.progress {
+            self.progress_percent = progress;
+        }
+        self.current_step = event.step.clone();
+        let field = |name: &str| event.payload.get(name);
+        match event.kind {
+            RunEventKind::Verification => {
+                if let Some(passed) = field("passed").and_then(Value::as_bool) {
+                    let attempt = field("attempt")
+                        .and_then(Value::as_i64)
+                        .and_then(|a| i32::try_from(a).ok())
+                        .unwrap_or(self.attempt);
+                    let evidence = field("evidence").cloned().unwrap_or(Value::Null);
+                    self.verification_evidence.push(VerificationAttempt {
+                        attempt,
+                        passed,
+                        evidence,
+                        at,
+                    });
+                }
+            }
+            RunEventKind::Completed => {
+                if let Some(result) = field("result") {
+                    self.result = (!result.is_null()).then(|| result.clone());
+                }
+                if let Some(evidence) = field("evidence") {
+                    self.record_verification(true, evidence.clone(), at);
+                }
+            }
+            RunEventKind::Failed => {
+                if let Some(error) = field("error").and_then(Value::as_str) {
+                    self.error = Some(error.to_owned());
+                }
+            }
+            RunEventKind::Cancelled => {
+                if let Some(reason) = field("reason") {
+                    self.error = reason.as_str().map(str::to_owned);
+                }
+            }
+            _ => {}
+        }
+        self.updated_at = at;
+    }
+
+    /// Roughly the bytes the run's unbounded fields take when stored: the figure
+    /// [`RUN_MAX_BYTES`] limits.
+    pub fn stored_bytes(&self) -> usize {
+        self.task.len()
+            + json_len(&self.metadata)
+            + self.result.as_ref().map_or(0, json_len)
+            + self
+                .verification_evidence
+                .iter()
+                .map(|v| json_len(&v.evidence))
+                .sum::<usize>()
+            + self.error.as_ref().map_or(0, String::len)
+            + self.current_step.as_ref().map_or(0, String::len)
+    }
+
+    fn check_room_for_verification(&self) -> Result<(), RunUpdateError> {
+        if self.verification_evidence.len() >= VERIFICATION_MAX_ATTEMPTS {
+            return Err(RunUpdateError::TooManyVerifications);
+        }
+        Ok(())
+    }
+
+    /// Refuses an update that would add `added` bytes past [`RUN_MAX_BYTES`].
+    fn check_growth(&self, added: usize) -> Result<(), RunUpdateError> {
+        let size = self.stored_bytes() + added;
+        if size > RUN_MAX_BYTES {
+            return Err(RunUpdateError::TooLarge {
+                field: "run",
+                size,
+                max: RUN_MAX_BYTES,
+            });
+        }
+        Ok(())
     }
 
     fn move_to(&mut self, next: RunStatus, now: DateTime<Utc>) -> Result<(), RunUpdateError> {
@@ -259,12 +391,10 @@ impl AgentRun {
         Ok(())
     }
 
-    fn set_step(&mut self, step: &Option<String>) -> Result<(), RunUpdateError> {
+    fn set_step(&mut self, step: &Option<String>) {
         if let Some(step) = step {
-            check_text("step", step, STEP_MAX_CHARS)?;
             self.current_step = Some(step.clone());
         }
-        Ok(())
     }
 
     fn record_verification(&mut self, passed: bool, evidence: Value, now: DateTime<Utc>) {
@@ -275,6 +405,17 @@ impl AgentRun {
             at: now,
         });
     }
+}
+
+fn check_step(step: &Option<String>) -> Result<(), RunUpdateError> {
+    match step {
+        Some(step) => check_text("step", step, STEP_MAX_CHARS),
+        None => Ok(()),
+    }
+}
+
+fn json_len(value: &Value) -> usize {
+    serde_json::to_vec(value).map_or(usize::MAX / 4, |v| v.len())
 }
 
 fn status_event_kind(status: RunStatus) -> RunEventKind {
@@ -472,6 +613,145 @@ mod tests {
         )
         .is_err());
         assert!(serde_json::from_str::<RunUpdate>(r#"{"type":"explode"}"#).is_err());
+    }
+
+    /// Applies updates one by one (as the publisher does) and records the events they make.
+    fn replay(start: &AgentRun, updates: &[RunUpdate]) -> (AgentRun, Vec<crate::model::RunEvent>) {
+        let mut run = start.clone();
+        let mut events = Vec::new();
+        for (n, update) in updates.iter().enumerate() {
+            let at = now() + chrono::Duration::seconds(n as i64);
+            let Ok((kind, payload)) = run.apply_in_place(update, at) else {
+                continue;
+            };
+            events.push(crate::model::RunEvent {
+                id: n as i64 + 1,
+                run_id: run.id,
+                user_id: run.user_id,
+                kind,
+                status: run.status,
+                progress: Some(run.progress_percent),
+                step: run.current_step.clone(),
+                payload,
+                created_at: at,
+            });
+        }
+        (run, events)
+    }
+
+    #[test]
+    fn folding_the_events_of_any_update_sequence_rebuilds_the_run_exactly() {
+        let statuses = RunStatus::ALL;
+        // A fixed pseudo-random walk: the same sequences every run, thousands of moves.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..300 {
+            let mut updates = Vec::new();
+            for _ in 0..30 {
+                let step = (next(2) == 0).then(|| format!("step {}", next(100)));
+                updates.push(match next(6) {
+                    0 => RunUpdate::Progress {
+                        percent: next(101) as f32,
+                        step,
+                    },
+                    1 => RunUpdate::Status {
+                        status: statuses[next(11) as usize],
+                        step,
+                    },
+                    2 => RunUpdate::Verification {
+                        passed: next(2) == 0,
+                        evidence: json!({ "checked": next(9) }),
+                    },
+                    3 => RunUpdate::Complete {
+                        result: (next(2) == 0).then(|| json!({ "n": next(9) })),
+                        evidence: (next(2) == 0).then(|| json!("ok")),
+                    },
+                    4 => RunUpdate::Fail {
+                        error: format!("error {}", next(9)),
+                    },
+                    _ => RunUpdate::Cancel {
+                        reason: (next(2) == 0).then(|| "stop".to_owned()),
+                    },
+                });
+            }
+            let start = run(statuses[next(3) as usize], 0.0);
+            let (applied, events) = replay(&start, &updates);
+            let mut folded = start.clone();
+            for event in &events {
+                folded.fold(event);
+            }
+            if events.is_empty() {
+                continue;
+            }
+            assert_eq!(folded, applied, "after {updates:?}");
+        }
+    }
+
+    #[test]
+    fn a_run_keeps_a_bounded_number_of_checks_and_bytes() {
+        let mut running = run(RunStatus::InProgress, 0.0);
+        let check = RunUpdate::Verification {
+            passed: false,
+            evidence: json!("x"),
+        };
+        for _ in 0..VERIFICATION_MAX_ATTEMPTS {
+            running.apply_in_place(&check, now()).unwrap();
+        }
+        assert_eq!(
+            running.apply_in_place(&check, now()),
+            Err(RunUpdateError::TooManyVerifications)
+        );
+        let done = RunUpdate::Complete {
+            result: None,
+            evidence: Some(json!("final")),
+        };
+        assert_eq!(
+            running.apply_in_place(&done, now()),
+            Err(RunUpdateError::TooManyVerifications)
+        );
+        assert_eq!(
+            running.status,
+            RunStatus::InProgress,
+            "a refused update changes nothing"
+        );
+
+        let mut big = run(RunStatus::InProgress, 0.0);
+        big.task = "t".repeat(TASK_MAX_CHARS);
+        big.metadata = json!({ "m": "m".repeat(EVIDENCE_MAX_BYTES - 20) });
+        let evidence = json!("e".repeat(EVIDENCE_MAX_BYTES - 10));
+        let fits = (RUN_MAX_BYTES - big.stored_bytes()) / json_len(&evidence);
+        assert!(
+            fits < VERIFICATION_MAX_ATTEMPTS,
+            "the size cap is what stops this run"
+        );
+        let mut accepted = 0;
+        let refused = loop {
+            match big.apply_in_place(
+                &RunUpdate::Verification {
+                    passed: true,
+                    evidence: evidence.clone(),
+                },
+                now(),
+            ) {
+                Ok(_) => accepted += 1,
+                Err(err) => break err,
+            }
+        };
+        assert!(matches!(
+            refused,
+            RunUpdateError::TooLarge {
+                field: "run",
+                max: RUN_MAX_BYTES,
+                ..
+            }
+        ));
+        assert!(big.stored_bytes() <= RUN_MAX_BYTES);
+        assert_eq!(accepted, fits, "{} bytes held", big.stored_bytes());
     }
 
     #[test]

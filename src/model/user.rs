@@ -71,6 +71,84 @@ pub fn check_new_password(password: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Domains of the addresses runwire uses itself (the demo user, the health probe): nobody can sign
+/// up with one.
+pub const RESERVED_EMAIL_DOMAINS: &[&str] = &["runwire.local", "runwire.internal"];
+
+/// Whether `email` (normalised) is one of runwire's own addresses.
+pub fn is_reserved_email(email: &str) -> bool {
+    email
+        .rsplit_once('@')
+        .is_some_and(|(_, domain)| RESERVED_EMAIL_DOMAINS.contains(&domain))
+}
+
+/// What an API token may do. A browser session may do all of it (admin only for admins).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum TokenScope {
+    /// Report runs: create them and send their progress and outcome. The default for agents.
+    #[serde(rename = "runs:write")]
+    RunsWrite,
+    /// Read runs, their events and the live stream.
+    #[serde(rename = "runs:read")]
+    RunsRead,
+    /// Act as an admin (every user's runs). Only an admin can grant it.
+    #[serde(rename = "admin")]
+    Admin,
+}
+
+impl TokenScope {
+    pub const ALL: [TokenScope; 3] = [
+        TokenScope::RunsWrite,
+        TokenScope::RunsRead,
+        TokenScope::Admin,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::RunsWrite => "runs:write",
+            TokenScope::RunsRead => "runs:read",
+            TokenScope::Admin => "admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<TokenScope> {
+        Self::ALL.into_iter().find(|scope| scope.as_str() == text)
+    }
+
+    pub const fn describe(self) -> &'static str {
+        match self {
+            TokenScope::RunsWrite => "report runs",
+            TokenScope::RunsRead => "read runs and watch them live",
+            TokenScope::Admin => "act as admin: every user's runs",
+        }
+    }
+}
+
+/// Longest lifetime a token can be given, in days (ten years).
+pub const TOKEN_MAX_DAYS: u32 = 3_650;
+
+/// "90d", "12h", "30m" or "2w": how long a new token lives.
+pub fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let bad = || format!("`{text}` is not a lifetime like 90d, 12h, 30m or 2w");
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = text.split_at(unit_at);
+    let number: i64 = number.parse().map_err(|_| bad())?;
+    let lifetime = match unit {
+        "m" => chrono::Duration::minutes(number),
+        "h" => chrono::Duration::hours(number),
+        "d" => chrono::Duration::days(number),
+        "w" => chrono::Duration::weeks(number),
+        _ => return Err(bad()),
+    };
+    if number < 1 || lifetime > chrono::Duration::days(i64::from(TOKEN_MAX_DAYS)) {
+        return Err(format!(
+            "a token lives from 1 minute to {TOKEN_MAX_DAYS} days"
+        ));
+    }
+    Ok(lifetime)
+}
+
 /// An API token as its owner sees it in a list: never the secret itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
@@ -79,7 +157,11 @@ pub struct ApiToken {
     pub name: String,
     /// The first characters of the token, to tell tokens apart.
     pub prefix: String,
+    /// What it may do: `runs:write`, `runs:read`, `admin`.
+    pub scopes: Vec<String>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// None: it never expires.
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
     pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
     pub revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
@@ -121,6 +203,34 @@ mod tests {
             normalize_email(&long),
             Err("email is longer than 254 characters")
         );
+    }
+
+    #[test]
+    fn runwire_keeps_its_own_addresses() {
+        assert!(is_reserved_email("demo@runwire.local"));
+        assert!(is_reserved_email("health-probe@runwire.internal"));
+        assert!(!is_reserved_email("demo@runwire.local.example.com"));
+        assert!(!is_reserved_email("ada@example.com"));
+    }
+
+    #[test]
+    fn lifetimes_parse_with_units_and_bounds() {
+        assert_eq!(parse_lifetime("90d"), Ok(chrono::Duration::days(90)));
+        assert_eq!(parse_lifetime("12h"), Ok(chrono::Duration::hours(12)));
+        assert_eq!(parse_lifetime("2w"), Ok(chrono::Duration::weeks(2)));
+        for bad in ["", "d", "90", "90y", "0d", "-1d", "99999d", "1.5d"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scopes_have_stable_names() {
+        for scope in TokenScope::ALL {
+            assert_eq!(TokenScope::parse(scope.as_str()), Some(scope));
+            let json = serde_json::to_string(&scope).unwrap();
+            assert_eq!(json, format!("\"{}\"", scope.as_str()));
+        }
+        assert_eq!(TokenScope::parse("runs:delete"), None);
     }
 
     #[test]

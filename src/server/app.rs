@@ -6,16 +6,16 @@ use crate::server::db::{Database, Principal};
 use crate::server::demo_agent::AgentRunner;
 use crate::server::jobs::alerts::Alerter;
 use crate::server::jobs::{Scheduler, SystemClock};
-use crate::server::live::LiveConfig;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
-use crate::server::{auth, rest};
+use crate::server::{auth, rest, web};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
-use axum::serve::ListenerExt;
-use axum::Router;
+use axum::http::{header, HeaderValue};
+use axum::{middleware, Router};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, AxumRouteListing, LeptosRoutes};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use tower_http::compression::CompressionLayer;
@@ -31,27 +31,144 @@ fn route_list() -> Vec<AxumRouteListing> {
 
 pub fn router(state: AppState) -> Router {
     let routes = route_list();
-    let context_state = state.clone();
     let leptos_options = state.leptos_options.clone();
+    let context = page_context(state.clone());
     Router::new()
         .merge(rest::router())
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(context_state.clone()),
-            move || shell(leptos_options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(axum::middleware::from_fn(
-            crate::error::server_fn_error_status,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
+        .leptos_routes_with_context(&state, routes, context.clone(), move || {
+            shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler_with_context::<
+            AppState,
+            _,
+        >(context, shell))
+        .layer(middleware::from_fn(web::finish_abandoned_renders))
+        .layer(middleware::from_fn(crate::error::server_fn_error_status))
+        .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::identify,
         ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::refuse_cross_site,
+        ))
+        .layer(middleware::from_fn(web::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            web::client_addr,
+        ))
         .layer(CompressionLayer::new())
+        .layer(middleware::from_fn(web::catch_panic))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// What every page and server function gets in its context: the app state, and, on a page, the
+/// Content-Security-Policy header that lets exactly its nonced bootstrap script run.
+fn page_context(state: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    move || {
+        provide_context(state.clone());
+        if let (Some(nonce), Some(response)) = (
+            leptos::nonce::use_nonce(),
+            use_context::<leptos_axum::ResponseOptions>(),
+        ) {
+            if let Ok(policy) = HeaderValue::from_str(&web::content_security_policy(Some(&nonce))) {
+                response.insert_header(header::CONTENT_SECURITY_POLICY, policy);
+            }
+        }
+    }
+}
+
+/// Limits of the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// A client must send a request's headers within this; a slow-loris holds a connection no longer.
+    pub header_read_timeout: std::time::Duration,
+    /// Connections open at once; the next waits in the kernel's backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ConnectionLimits {
+    fn default() -> Self {
+        ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(10),
+            max_connections: 4096,
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish (a few
+/// seconds at most). Each connection gets the client's address, TCP_NODELAY (live events are small
+/// frames that must leave at once) and a header-read timeout; at most `limits.max_connections` are
+/// open at a time.
+pub async fn serve_http(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::{Service, ServiceExt};
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let stopping = tokio::sync::watch::Sender::new(false);
+    let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&open).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    tracing::warn!("accepting a connection: {err}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok(service) = make_service.call(remote).await;
+        let service =
+            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                service.clone().oneshot(request.map(axum::body::Body::new))
+            });
+        // HTTP/1.1 only: the auto-detecting builder waits for a client's first bytes with no
+        // timeout at all, so a connection that never speaks would hold its place for ever.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .serve_connection(TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut stopping = stopping.subscribe();
+        tokio::spawn(async move {
+            tokio::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = async { stopping.wait_for(|stop| *stop).await.map(drop) } => {
+                    // finish the request in hand, take no more on this connection
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    stopping.send_replace(true);
+    // Every connection has closed when every place is free again (a few seconds at most).
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), open.acquire_many(all)).await;
 }
 
 /// Leptos settings: file names and folders from the environment (cargo-leptos sets them), the address
@@ -107,7 +224,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         demo_user,
         api_limiter: rest::limiter(config.api_rate, config.api_burst),
         bus: bus.clone(),
-        live: LiveConfig::default(),
+        live: config.live(),
+        live_sockets: Default::default(),
+        exports: Default::default(),
         agents: agents.clone(),
         jobs,
         cron_secret: config
@@ -115,12 +234,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .as_deref()
             .filter(|secret| !secret.is_empty())
             .map(Arc::from),
+        web: Arc::new(config.web()?),
+        sessions: config.sessions(),
     };
     let addr = listener.local_addr()?;
-    // Live events are small frames that must leave at once, not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
     println!("runwire is serving at http://{addr}");
     if let Some(cluster) = &db.cluster {
         println!(
@@ -132,11 +249,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.demo {
         println!("demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}");
     }
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown({
+    serve_http(listener, router(state), config.connection_limits(), {
         let bus = bus.clone();
         async move {
             shutdown_signal().await;
@@ -144,8 +257,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             bus.stop();
         }
     })
-    .await
-    .context("serving HTTP")?;
+    .await;
     agents.shutdown(std::time::Duration::from_secs(5)).await;
     pool.close().await;
     db.stop()?;

@@ -8,34 +8,76 @@
 //! or never will (rolled back) and is skipped. Its cursor is therefore a safe resume point: every
 //! event up to it is settled.
 
-use crate::model::{AgentRun, RunEvent};
+use crate::model::{LiveFrame, RunEvent};
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
-use crate::server::events;
+use crate::server::events::{self, StoredRun};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
 pub const CHANNEL: &str = "agent_run_events";
+/// Sign-outs and revoked tokens (see migrations): live sockets of that credential close.
+pub const CREDENTIALS_CHANNEL: &str = "runwire_credentials";
 /// Events a subscriber may fall behind before it is told to resync.
 pub const HUB_CAPACITY: usize = 8192;
+/// Roughly how many bytes of events the hub may hold for subscribers that are behind before the
+/// ones furthest behind are told to resync: the count limit alone would let 8,192 large events
+/// (each up to a result's 256 KiB) pile up.
+pub const HUB_BUDGET_BYTES: usize = 64 * 1024 * 1024;
 const READ_BATCH: i64 = 1000;
 /// How often the hub looks again without a NOTIFY while it waits on a gap (an aborted transaction
 /// sends no NOTIFY), and, much more rarely, as a safety net when all is quiet.
 const GAP_POLL: Duration = Duration::from_millis(250);
 const QUIET_POLL: Duration = Duration::from_secs(5);
 
-/// One event as the hub hands it out, with its run as stored when it was read.
+/// One event as the hub hands it out, with its run as stored when it was read. Every subscriber
+/// shares this one copy, and the frame it sends is encoded once, by whichever needs it first.
 #[derive(Debug)]
 pub struct BusEvent {
     pub event: RunEvent,
-    pub run: AgentRun,
+    /// Shared by all the events of one run the hub read together.
+    pub run: Arc<StoredRun>,
+    frame: OnceLock<LiveFrame>,
+    _held: Held,
+}
+
+impl BusEvent {
+    /// The event as a live frame.
+    pub fn frame(&self) -> &LiveFrame {
+        self.frame
+            .get_or_init(|| crate::model::LiveFrame::of_event(&self.event))
+    }
+}
+
+/// Counts the bytes of a hub item while it lives (it lives while any subscriber has yet to read it).
+#[derive(Debug)]
+struct Held {
+    bytes: usize,
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
+}
+
+/// A change to a credential that live sockets opened with it must hear about.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialNews {
+    /// Signed out, or revoked: `runwire_credentials` NOTIFY payload (`s:<hash hex>`, `t:<token id>`).
+    Ended(Arc<str>),
+    /// The LISTEN connection was away: notices may have been missed, so every socket checks its own.
+    CheckAll,
 }
 
 pub struct EventBus {
     sender: broadcast::Sender<Arc<BusEvent>>,
+    credentials: broadcast::Sender<CredentialNews>,
+    held_bytes: Arc<AtomicUsize>,
     /// Every event with an id up to this one has been handed to the hub (or will never exist).
     cursor: AtomicI64,
     connected: AtomicBool,
@@ -51,6 +93,8 @@ impl EventBus {
     pub async fn start(pool: PgPool) -> Result<Arc<EventBus>, sqlx::Error> {
         let bus = Arc::new(EventBus {
             sender: broadcast::channel(HUB_CAPACITY).0,
+            credentials: broadcast::channel(1024).0,
+            held_bytes: Arc::new(AtomicUsize::new(0)),
             cursor: AtomicI64::new(0),
             connected: AtomicBool::new(false),
             stopping: tokio::sync::watch::Sender::new(false),
@@ -67,6 +111,17 @@ impl EventBus {
     pub fn subscribe(&self) -> (broadcast::Receiver<Arc<BusEvent>>, i64) {
         let receiver = self.sender.subscribe();
         (receiver, self.cursor.load(Ordering::SeqCst))
+    }
+
+    /// News of ended credentials, for live sockets.
+    pub fn credential_news(&self) -> broadcast::Receiver<CredentialNews> {
+        self.credentials.subscribe()
+    }
+
+    /// Whether the events held for subscribers that are behind take more than [`HUB_BUDGET_BYTES`]:
+    /// then those furthest behind resync.
+    pub fn over_budget(&self) -> bool {
+        self.held_bytes.load(Ordering::Relaxed) > HUB_BUDGET_BYTES
     }
 
     /// The hub's cursor: every event up to it is settled and has been handed out.
@@ -123,8 +178,10 @@ impl EventBus {
     /// cursor, so whatever was published while it was away is delivered too.
     async fn listen(&self, pool: &PgPool) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(pool).await?;
-        listener.listen(CHANNEL).await?;
+        listener.listen_all([CHANNEL, CREDENTIALS_CHANNEL]).await?;
         self.connected.store(true, Ordering::SeqCst);
+        // Whatever ended while no one listened: every socket checks its own credential.
+        let _ = self.credentials.send(CredentialNews::CheckAll);
         let mut gap = Gap::default();
         self.catch_up(pool, &mut gap).await?;
         loop {
@@ -132,11 +189,17 @@ impl EventBus {
                 note = listener.try_recv() => match note? {
                     // One read serves every notification already waiting: a burst of N events
                     // costs one catch-up, not N.
-                    Some(_) => while listener.next_buffered().is_some() {},
+                    Some(note) => {
+                        self.hear(&note);
+                        while let Some(note) = listener.next_buffered() {
+                            self.hear(&note);
+                        }
+                    }
                     // The connection dropped; the listener reconnects on the next call.
                     None => {
                         self.connected.store(false, Ordering::SeqCst);
                         tracing::warn!("event bus: LISTEN connection lost, reconnecting");
+                        let _ = self.credentials.send(CredentialNews::CheckAll);
                     }
                 },
                 _ = tokio::time::sleep(if gap.is_pending() { GAP_POLL } else { QUIET_POLL }) => {}
@@ -151,6 +214,15 @@ impl EventBus {
         }
     }
 
+    /// Passes on a credential notice; event notices need nothing but the catch-up that follows.
+    fn hear(&self, note: &sqlx::postgres::PgNotification) {
+        if note.channel() == CREDENTIALS_CHANNEL {
+            let _ = self
+                .credentials
+                .send(CredentialNews::Ended(Arc::from(note.payload())));
+        }
+    }
+
     /// Hands out every settled event after the cursor, in id order.
     async fn catch_up(&self, pool: &PgPool, gap: &mut Gap) -> Result<(), sqlx::Error> {
         loop {
@@ -161,6 +233,7 @@ impl EventBus {
             let mut expected = cursor + 1;
             let mut blocked = false;
             let mut reread = false;
+            let mut counted: Vec<uuid::Uuid> = Vec::new();
             for (event, run) in batch {
                 if event.id != expected {
                     match gap.check(&mut tx, expected).await? {
@@ -179,7 +252,26 @@ impl EventBus {
                 // this event from the table and drops the duplicate.
                 self.cursor.store(event.id, Ordering::SeqCst);
                 expected = event.id + 1;
-                let _ = self.sender.send(Arc::new(BusEvent { event, run }));
+                if self.sender.receiver_count() == 0 {
+                    continue;
+                }
+                // A run shared by a batch's events is counted once, with the first of them.
+                let mut bytes = event.approx_bytes();
+                if !counted.contains(&run.run.id) {
+                    counted.push(run.run.id);
+                    bytes += run.approx_bytes();
+                }
+                self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
+                let held = Held {
+                    bytes,
+                    total: Arc::clone(&self.held_bytes),
+                };
+                let _ = self.sender.send(Arc::new(BusEvent {
+                    event,
+                    run,
+                    frame: OnceLock::new(),
+                    _held: held,
+                }));
             }
             tx.commit().await?;
             if blocked || (!full && !reread) {

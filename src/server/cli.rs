@@ -102,6 +102,64 @@ pub struct Config {
     #[arg(long, env = "RUNWIRE_ALERT_FAILURE_RATE", default_value_t = 0.5, global = true,
           value_parser = parse_fraction)]
     pub alert_failure_rate: f64,
+    /// The URL browsers reach runwire at (`https://runs.example.com`): its origin is the only one
+    /// allowed to send cookie-authenticated writes, and https there turns on HSTS and `__Host-`
+    /// cookies. Unset: each request's own Host.
+    #[arg(long, env = "RUNWIRE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For and
+    /// X-Forwarded-Proto are believed. Unset: none; the peer address is the client.
+    #[arg(
+        long,
+        env = "RUNWIRE_TRUSTED_PROXIES",
+        default_value = "",
+        global = true
+    )]
+    pub trusted_proxies: String,
+    /// Seconds a request may take to be answered (a streamed body may go on longer).
+    #[arg(long, env = "RUNWIRE_REQUEST_TIMEOUT", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub request_timeout: u64,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "RUNWIRE_HEADER_TIMEOUT", default_value_t = 10, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub header_timeout: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[arg(long, env = "RUNWIRE_MAX_CONNECTIONS", default_value_t = 4096, global = true,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Live sockets one user may hold open at once (per process).
+    #[arg(long, env = "RUNWIRE_LIVE_SOCKETS_PER_USER", default_value_t = crate::model::LIVE_SOCKETS_PER_USER,
+          global = true)]
+    pub live_sockets_per_user: usize,
+    /// Days a session may go unused before it ends (it ends after 30 days whatever the use).
+    #[arg(long, env = "RUNWIRE_SESSION_IDLE_DAYS", default_value_t = 7, global = true,
+          value_parser = clap::value_parser!(u32).range(1..=30))]
+    pub session_idle_days: u32,
+    /// Runs one user may have waiting for a built-in agent.
+    #[arg(long, env = "RUNWIRE_MAX_QUEUED_PER_USER", default_value_t = 20, global = true,
+          value_parser = clap::value_parser!(i64).range(1..=10_000))]
+    pub max_queued_per_user: i64,
+}
+
+/// Token scopes from the command line.
+#[derive(Clone, Debug)]
+pub struct ScopeList(pub Vec<crate::model::TokenScope>);
+
+fn parse_scopes(text: &str) -> Result<ScopeList, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            crate::model::TokenScope::parse(s)
+                .ok_or_else(|| format!("unknown scope `{s}` (runs:write, runs:read or admin)"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(ScopeList)
+}
+
+fn parse_expiry(text: &str) -> Result<chrono::Duration, String> {
+    crate::model::parse_lifetime(text)
 }
 
 fn parse_cron(text: &str) -> Result<cron::Schedule, String> {
@@ -129,6 +187,45 @@ impl Config {
             health: self.cron_health.clone(),
             report: self.cron_report.clone(),
             retention: chrono::Duration::days(i64::from(self.retention_days)),
+            session_idle: self.sessions().idle,
+            ..Default::default()
+        }
+    }
+
+    /// How the web reaches the server, or why the settings make no sense.
+    pub fn web(&self) -> anyhow::Result<crate::server::web::WebConfig> {
+        use crate::server::web::WebConfig;
+        Ok(WebConfig {
+            public_origin: self
+                .public_url
+                .as_deref()
+                .filter(|url| !url.trim().is_empty())
+                .map(WebConfig::parse_public_url)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            trusted_proxies: WebConfig::parse_proxies(&self.trusted_proxies)
+                .map_err(anyhow::Error::msg)?,
+            request_timeout: std::time::Duration::from_secs(self.request_timeout),
+        })
+    }
+
+    pub fn connection_limits(&self) -> crate::server::app::ConnectionLimits {
+        crate::server::app::ConnectionLimits {
+            header_read_timeout: std::time::Duration::from_secs(self.header_timeout),
+            max_connections: self.max_connections as usize,
+        }
+    }
+
+    pub fn live(&self) -> crate::server::live::LiveConfig {
+        crate::server::live::LiveConfig {
+            sockets_per_user: self.live_sockets_per_user,
+            ..Default::default()
+        }
+    }
+
+    pub fn sessions(&self) -> crate::server::auth::sessions::SessionPolicy {
+        crate::server::auth::sessions::SessionPolicy {
+            idle: chrono::Duration::days(i64::from(self.session_idle_days)),
             ..Default::default()
         }
     }
@@ -148,6 +245,7 @@ impl Config {
         let mut config = crate::server::demo_agent::AgentRunnerConfig {
             workers: self.agent_workers,
             speed: self.agent_speed,
+            max_waiting_per_user: self.max_queued_per_user,
             ..Default::default()
         };
         config.odds.failure = self.agent_failure_rate;
@@ -206,6 +304,12 @@ pub enum TokenAction {
         email: String,
         #[arg(long, default_value = "cli")]
         name: String,
+        /// What it may do, comma-separated: runs:write (report runs), runs:read, admin (admins only).
+        #[arg(long, default_value = "runs:write", value_parser = parse_scopes)]
+        scopes: ScopeList,
+        /// How long it lives (90d, 12h, 2w); unset, it never expires.
+        #[arg(long, value_parser = parse_expiry)]
+        expires_in: Option<chrono::Duration>,
     },
 }
 

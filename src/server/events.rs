@@ -1,19 +1,48 @@
 //! The events repository: all SQL on the append-only `agent_run_events` log.
 
-use crate::model::{AgentRun, RunEvent, RunEventKind, RunFilter};
+use crate::model::{AgentRun, LiveFrame, RunEvent, RunEventKind, RunFilter, RunStatus};
 use crate::server::db::ScopedTx;
 use crate::server::runs;
 use serde_json::Value;
 use sqlx::{Postgres, QueryBuilder};
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
 use uuid::Uuid;
 
 pub const EVENT_COLUMNS: &str =
     "id, run_id, user_id, kind, status, progress, step, payload, created_at";
 
-/// Appends events for runs in one statement, in the given order. The NOTIFY trigger fires per row.
+/// An event to append: what happened to a run and how the run stood right after.
+#[derive(Clone, Debug)]
+pub struct NewEvent {
+    pub run_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: RunEventKind,
+    pub status: RunStatus,
+    pub progress: f32,
+    pub step: Option<String>,
+    pub payload: Value,
+}
+
+impl NewEvent {
+    /// `kind` happened to `run`, which now stands as given.
+    pub fn of(run: &AgentRun, kind: RunEventKind, payload: Value) -> NewEvent {
+        NewEvent {
+            run_id: run.id,
+            user_id: run.user_id,
+            kind,
+            status: run.status,
+            progress: run.progress_percent,
+            step: run.current_step.clone(),
+            payload,
+        }
+    }
+}
+
+/// Appends events in one statement, in the given order. The NOTIFY trigger fires per row.
 pub async fn append(
     tx: &mut ScopedTx,
-    events: &[(&AgentRun, RunEventKind, Value)],
+    events: Vec<NewEvent>,
 ) -> Result<Vec<RunEvent>, sqlx::Error> {
     let mut run_ids = Vec::with_capacity(events.len());
     let mut user_ids = Vec::with_capacity(events.len());
@@ -22,14 +51,14 @@ pub async fn append(
     let mut progress = Vec::with_capacity(events.len());
     let mut steps = Vec::with_capacity(events.len());
     let mut payloads = Vec::with_capacity(events.len());
-    for (run, kind, payload) in events {
-        run_ids.push(run.id);
-        user_ids.push(run.user_id);
-        kinds.push(kind.as_str());
-        statuses.push(run.status);
-        progress.push(run.progress_percent);
-        steps.push(run.current_step.clone());
-        payloads.push(payload.clone());
+    for event in events {
+        run_ids.push(event.run_id);
+        user_ids.push(event.user_id);
+        kinds.push(event.kind.as_str());
+        statuses.push(event.status);
+        progress.push(event.progress);
+        steps.push(event.step);
+        payloads.push(event.payload);
     }
     let mut appended: Vec<RunEvent> = sqlx::query_as(&format!(
         "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
@@ -97,15 +126,45 @@ pub async fn newest_for_run(
     Ok((events, earlier))
 }
 
+/// A run as stored, and the newest of its events the stored row already reflects. Its live frame is
+/// encoded once, by whichever subscriber needs it first.
+#[derive(Debug)]
+pub struct StoredRun {
+    pub run: AgentRun,
+    pub as_of: i64,
+    frame: OnceLock<LiveFrame>,
+}
+
+impl StoredRun {
+    pub fn new(run: AgentRun, as_of: i64) -> StoredRun {
+        StoredRun {
+            run,
+            as_of,
+            frame: OnceLock::new(),
+        }
+    }
+
+    /// The run as a live snapshot frame.
+    pub fn frame(&self) -> &LiveFrame {
+        self.frame
+            .get_or_init(|| LiveFrame::of_run(&self.run, self.as_of))
+    }
+
+    /// Roughly the memory it takes, with its frame.
+    pub fn approx_bytes(&self) -> usize {
+        2 * self.run.stored_bytes() + 1024
+    }
+}
+
 /// Events after `after_id` in id order, of runs matching `filter` (all runs when None), up to
-/// `up_to` — with each event's run as it is now.
+/// `up_to`, each with its run as it is now (one shared copy per run).
 pub async fn after_with_runs(
     tx: &mut ScopedTx,
     after_id: i64,
     up_to: Option<i64>,
     filter: Option<&RunFilter>,
     limit: i64,
-) -> Result<Vec<(RunEvent, AgentRun)>, sqlx::Error> {
+) -> Result<Vec<(RunEvent, Arc<StoredRun>)>, sqlx::Error> {
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE id > "
     ));
@@ -123,11 +182,15 @@ pub async fn after_with_runs(
     let mut run_ids: Vec<Uuid> = events.iter().map(|e| e.run_id).collect();
     run_ids.sort();
     run_ids.dedup();
-    let found = runs::by_ids(tx, &run_ids).await?;
+    let found: HashMap<Uuid, Arc<StoredRun>> = runs::by_ids_as_of(tx, &run_ids)
+        .await?
+        .into_iter()
+        .map(|(run, as_of)| (run.id, Arc::new(StoredRun::new(run, as_of))))
+        .collect();
     Ok(events
         .into_iter()
         .filter_map(|event| {
-            let run = found.iter().find(|r| r.id == event.run_id)?.clone();
+            let run = Arc::clone(found.get(&event.run_id)?);
             Some((event, run))
         })
         .collect())

@@ -17,3 +17,4 @@ pub mod runs;
 pub mod seed;
 pub mod state;
 pub mod users;
+pub mod web;

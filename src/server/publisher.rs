@@ -5,8 +5,8 @@
 use crate::error::AppError;
 use crate::model::{AgentRun, NewRun, RunEventKind, RunStatus, RunUpdate};
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
-use crate::server::{events, runs};
-use chrono::Utc;
+use crate::server::events::{self, NewEvent};
+use crate::server::runs;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -143,12 +143,17 @@ pub async fn create_in(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, AppE
     } else {
         RunEventKind::Status
     };
-    events::append(tx, &[(&run, kind, json!({ "task": run.task }))]).await?;
+    // The run itself travels as a snapshot; its first event need not repeat the task.
+    events::append(tx, vec![NewEvent::of(&run, kind, json!({}))]).await?;
     Ok(run)
 }
 
 /// [`AgentEventPublisher::apply_batch`] inside a caller's transaction. Another user's run is
 /// "not found" (row-level security hides it).
+///
+/// The run is changed in place, one update after another, and written when its status changes
+/// (so the database's transition guard sees every move) and once at the end: a batch of a thousand
+/// progress reports costs one run row in memory and one UPDATE, whatever the run's size.
 pub async fn apply_in(
     tx: &mut ScopedTx,
     run_id: Uuid,
@@ -157,20 +162,18 @@ pub async fn apply_in(
     if updates.is_empty() {
         return Err(AppError::validation("updates", "send at least one update"));
     }
-    let mut run = runs::lock(tx, run_id).await?.ok_or(AppError::NotFound)?;
-    let now = Utc::now();
+    let (mut run, now) = runs::lock(tx, run_id).await?.ok_or(AppError::NotFound)?;
+    let mut saved_status = run.status;
     let mut recorded = Vec::with_capacity(updates.len());
-    for update in updates {
-        let applied = run.apply(update, now)?;
-        // Each step is saved on its own so the database's transition trigger sees every move.
-        runs::save(tx, &applied.run).await?;
-        recorded.push((applied.run.clone(), applied.kind, applied.payload));
-        run = applied.run;
+    for (n, update) in updates.iter().enumerate() {
+        let (kind, payload) = run.apply_in_place(update, now)?;
+        if run.status != saved_status && n + 1 < updates.len() {
+            runs::save_state(tx, &run).await?;
+            saved_status = run.status;
+        }
+        recorded.push(NewEvent::of(&run, kind, payload));
     }
-    let rows: Vec<_> = recorded
-        .iter()
-        .map(|(r, k, p)| (r, *k, p.clone()))
-        .collect();
-    events::append(tx, &rows).await?;
+    runs::save(tx, &run).await?;
+    events::append(tx, recorded).await?;
     Ok(run)
 }

@@ -148,28 +148,6 @@ fn order_by(sort: RunSort) -> &'static str {
     }
 }
 
-/// Sends every run matching `filter`, in `sort` order, into `out` as the database returns them:
-/// an export never holds the whole list in memory. Stops early when the receiver is gone.
-pub async fn stream_matching(
-    tx: &mut ScopedTx,
-    filter: &RunFilter,
-    sort: RunSort,
-    mut out: futures::channel::mpsc::Sender<Result<AgentRun, sqlx::Error>>,
-) -> Result<(), sqlx::Error> {
-    use futures::{SinkExt, StreamExt};
-    let mut query = QueryBuilder::<Postgres>::new(format!("SELECT {RUN_COLUMNS} FROM agent_runs"));
-    push_filter(&mut query, tx.owner_filter(), filter);
-    query.push(order_by(sort));
-    let mut rows = query.build_query_as::<AgentRun>().fetch(tx.conn());
-    while let Some(row) = rows.next().await {
-        let failed = row.is_err();
-        if out.send(row).await.is_err() || failed {
-            break;
-        }
-    }
-    Ok(())
-}
-
 /// Creates a run for the scoped user.
 pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::Error> {
     let user_id = tx.principal().user_id;
@@ -191,14 +169,48 @@ pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::E
     .await
 }
 
-/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time.
-pub async fn lock(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = $1 FOR UPDATE"
+/// A run with a figure read in the same statement.
+#[derive(sqlx::FromRow)]
+struct RunWith<T> {
+    #[sqlx(flatten)]
+    run: AgentRun,
+    figure: T,
+}
+
+/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time,
+/// and the transaction's time: the time its events are stamped with, so a run rebuilt from its events
+/// has the very timestamps of the stored one.
+pub async fn lock(
+    tx: &mut ScopedTx,
+    id: Uuid,
+) -> Result<Option<(AgentRun, DateTime<Utc>)>, sqlx::Error> {
+    let row: Option<RunWith<DateTime<Utc>>> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS}, now() AS figure FROM agent_runs WHERE id = $1 FOR UPDATE"
     ))
     .bind(id)
     .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|row| (row.run, row.figure)))
+}
+
+/// Writes the small fields of a run's state: enough for the database's transition guard to see a
+/// status change within a batch. [`save`] writes the rest once the batch is done.
+pub async fn save_state(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                started_at = $6, completed_at = $7
+         WHERE id = $1",
+    )
+    .bind(run.id)
+    .bind(run.status)
+    .bind(run.progress_percent)
+    .bind(&run.current_step)
+    .bind(run.attempt)
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .execute(tx.conn())
     .await
+    .map(drop)
 }
 
 /// Writes every field an update may change.
@@ -224,14 +236,21 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> 
     .map(drop)
 }
 
-/// The runs with these ids (those the scoped user may see).
-pub async fn by_ids(tx: &mut ScopedTx, ids: &[Uuid]) -> Result<Vec<AgentRun>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = ANY($1)"
+/// The runs with these ids (those the scoped user may see), each with the newest of its events the
+/// row reflects: read in one statement, so the pair is consistent.
+pub async fn by_ids_as_of(
+    tx: &mut ScopedTx,
+    ids: &[Uuid],
+) -> Result<Vec<(AgentRun, i64)>, sqlx::Error> {
+    let rows: Vec<RunWith<i64>> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS},
+                coalesce((SELECT max(e.id) FROM agent_run_events e WHERE e.run_id = r.id), 0) AS figure
+         FROM agent_runs r WHERE id = ANY($1)"
     ))
     .bind(ids)
     .fetch_all(tx.conn())
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.run, row.figure)).collect())
 }
 
 /// `SELECT id FROM agent_runs WHERE <the fixed parts of filter>`, for use as a subquery: statuses

@@ -14,7 +14,7 @@ pub const DEMO_EMAIL: &str = "demo@runwire.local";
 pub const DEMO_PASSWORD: &str = "runwire-demo";
 
 pub async fn seed_demo(pool: &PgPool) -> anyhow::Result<CurrentUser> {
-    let hash = password::hash(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+    let hash = password::hash_now(DEMO_PASSWORD).map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
     let user = users::ensure(pool, DEMO_EMAIL, &hash, UserRole::User).await?;
     let principal = Principal {
         user_id: user.id,

@@ -267,7 +267,10 @@ where
 mod socket {
     use crate::api::live::live_runs;
     use crate::error::AppError;
-    use crate::model::{AgentRun, ConnectionState, LiveMessage, LiveRequest, RunEvent, RunFilter};
+    use crate::model::{
+        AgentRun, ConnectionState, LiveMessage, LiveRequest, LiveRunCache, RunEvent, RunFilter,
+        LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT,
+    };
     use futures::channel::mpsc;
     use futures::future::{select, Either};
     use futures::StreamExt;
@@ -279,9 +282,9 @@ mod socket {
     use std::sync::Arc;
 
     const TICK_MS: u32 = 1_000;
-    const PING_EVERY_TICKS: u32 = 15;
+    const PING_EVERY_TICKS: u32 = LIVE_HEARTBEAT.as_secs() as u32;
     /// No message (not even a heartbeat) for this long: the connection is dead.
-    const SILENCE_LIMIT_TICKS: u32 = 45;
+    const SILENCE_LIMIT_TICKS: u32 = LIVE_IDLE_TIMEOUT.as_secs() as u32;
     const BACKOFF_START_MS: u32 = 500;
     const BACKOFF_MAX_MS: u32 = 30_000;
 
@@ -389,30 +392,48 @@ mod socket {
             };
             let mut quiet_ticks = 0;
             let mut ticks = 0;
+            // The runs of this connection: snapshots, with the events after them folded in.
+            let mut runs = LiveRunCache::default();
             loop {
                 let next = messages.next();
                 let tick = TimeoutFuture::new(TICK_MS);
                 match select(next, tick).await {
-                    Either::Left((Some(Ok(message)), _)) => {
+                    Either::Left((Some(Ok(frame)), _)) => {
                         quiet_ticks = 0;
-                        match message {
-                            LiveMessage::Event { event, run } => {
-                                *last = event.id;
-                                (self.on_event)(*event, *run);
-                                self.state.set(ConnectionState::Live);
-                            }
-                            LiveMessage::Ready { .. } => {
-                                *backoff = BACKOFF_START_MS;
-                                self.state.set(ConnectionState::Live);
-                            }
-                            LiveMessage::Heartbeat { .. } => {}
-                            LiveMessage::Resync { .. } => {
-                                (self.resync)();
-                                return Ended::Stop;
-                            }
-                            LiveMessage::Error { message } => {
-                                leptos::logging::warn!("live view refused: {message}");
+                        let batch = match frame.messages() {
+                            Ok(batch) => batch,
+                            Err(err) => {
+                                leptos::logging::warn!("live view: {err}");
                                 return Ended::Dropped;
+                            }
+                        };
+                        for message in batch {
+                            match message {
+                                LiveMessage::Run { run, as_of } => runs.snapshot(*run, as_of),
+                                LiveMessage::Event { event } => {
+                                    let Some(run) = runs.event(&event) else {
+                                        leptos::logging::warn!(
+                                            "live view: an event of a run never described"
+                                        );
+                                        return Ended::Dropped;
+                                    };
+                                    *last = event.id;
+                                    (self.on_event)(*event, run);
+                                    self.state.set(ConnectionState::Live);
+                                }
+                                LiveMessage::Ready { .. } => {
+                                    *backoff = BACKOFF_START_MS;
+                                    self.state.set(ConnectionState::Live);
+                                }
+                                LiveMessage::Heartbeat { .. } => {}
+                                LiveMessage::Resync { .. } => {
+                                    (self.resync)();
+                                    return Ended::Stop;
+                                }
+                                LiveMessage::Error { message } => {
+                                    leptos::logging::warn!("live view refused: {message}");
+                                    return Ended::Dropped;
+                                }
                             }
                         }
                     }

@@ -12,6 +12,7 @@ use runwire::server::db::{
 use runwire::server::demo_agent::{AgentRunner, AgentRunnerConfig, ScriptOdds};
 use runwire::server::jobs::{Clock, JobsConfig, Scheduler, SystemClock};
 use runwire::server::state::AppState;
+use runwire::server::web::WebConfig;
 use runwire::server::{app, password, users};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, Executor, PgConnection, PgPool};
@@ -185,7 +186,7 @@ impl TestDb {
 
     /// A user whose password is [`TEST_PASSWORD`].
     pub async fn user(&self, email: &str, role: UserRole) -> CurrentUser {
-        let hash = password::hash(TEST_PASSWORD).unwrap();
+        let hash = password::hash_now(TEST_PASSWORD).unwrap();
         users::ensure(&self.pool, email, &hash, role).await.unwrap()
     }
 
@@ -259,6 +260,25 @@ impl TestApp {
         .await
     }
 
+    /// Like [`TestApp::start`], with the app's state changed by `configure` first (web settings,
+    /// live limits ...).
+    pub async fn start_configured(
+        db: TestDb,
+        demo_user: Option<Principal>,
+        configure: impl FnOnce(&mut AppState),
+    ) -> TestApp {
+        Self::start_full(
+            db,
+            demo_user,
+            10_000,
+            fast_agents(),
+            Some(CRON_SECRET),
+            Arc::new(SystemClock),
+            configure,
+        )
+        .await
+    }
+
     /// Like [`TestApp::start_with`], with the cron endpoint's secret and the jobs' clock given.
     /// The jobs never fire on their own here: tests fire them.
     pub async fn start_with_jobs(
@@ -268,6 +288,18 @@ impl TestApp {
         agents: AgentRunnerConfig,
         cron_secret: Option<&str>,
         clock: Arc<dyn Clock>,
+    ) -> TestApp {
+        Self::start_full(db, demo_user, burst, agents, cron_secret, clock, |_| {}).await
+    }
+
+    async fn start_full(
+        db: TestDb,
+        demo_user: Option<Principal>,
+        burst: u32,
+        agents: AgentRunnerConfig,
+        cron_secret: Option<&str>,
+        clock: Arc<dyn Clock>,
+        configure: impl FnOnce(&mut AppState),
     ) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -283,7 +315,7 @@ impl TestApp {
             JobsConfig::default(),
             clock,
         );
-        let state = AppState {
+        let mut state = AppState {
             leptos_options: app::leptos_options(addr).unwrap(),
             pool: db.pool.clone(),
             demo_user,
@@ -296,15 +328,41 @@ impl TestApp {
                 heartbeat: std::time::Duration::from_millis(500),
                 ..Default::default()
             },
+            live_sockets: Default::default(),
+            exports: Default::default(),
+            web: Arc::new(WebConfig {
+                request_timeout: std::time::Duration::from_secs(30),
+                ..Default::default()
+            }),
+            sessions: Default::default(),
         };
+        configure(&mut state);
+        Self::serve(listener, state, runner, jobs, db)
+    }
+
+    /// Serves `state` on `listener` through the same accept loop as `runwire serve`.
+    pub fn serve(
+        listener: tokio::net::TcpListener,
+        state: AppState,
+        agents: Arc<AgentRunner>,
+        jobs: Arc<Scheduler>,
+        db: TestDb,
+    ) -> TestApp {
+        let addr = listener.local_addr().unwrap();
+        let router = app::router(state);
         let server = tokio::spawn(async move {
-            let service = app::router(state).into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, service).await.unwrap();
+            app::serve_http(
+                listener,
+                router,
+                app::ConnectionLimits::default(),
+                std::future::pending(),
+            )
+            .await;
         });
         TestApp {
             addr,
             db,
-            agents: runner,
+            agents,
             jobs,
             http: browser(),
             server,

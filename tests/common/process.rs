@@ -13,6 +13,15 @@ impl ServerProcess {
     /// Starts `runwire serve` on `database_url` at `addr` (a free port when None) and waits until
     /// it accepts connections.
     pub async fn start(database_url: &str, addr: Option<SocketAddr>) -> ServerProcess {
+        Self::start_with(database_url, addr, &[]).await
+    }
+
+    /// Like [`ServerProcess::start`], with more environment settings.
+    pub async fn start_with(
+        database_url: &str,
+        addr: Option<SocketAddr>,
+        env: &[(&str, &str)],
+    ) -> ServerProcess {
         let addr = addr.unwrap_or_else(|| {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap()
@@ -23,6 +32,7 @@ impl ServerProcess {
             .env("RUNWIRE_ADDR", addr.to_string())
             .env("RUNWIRE_DEMO", "0")
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -38,5 +48,20 @@ impl ServerProcess {
 
     pub fn pid(&self) -> u32 {
         self.child.id().expect("the server is running")
+    }
+
+    /// The process's resident memory now and at its peak, in MiB (VmRSS, VmHWM).
+    pub fn memory_mib(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+                .map(|kb| kb / 1024.0)
+                .unwrap()
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 }

@@ -1,8 +1,12 @@
 //! A WebSocket client of the live server function, speaking its framing: binary messages of one tag
-//! byte (0 = Ok, 1 = Err) followed by JSON.
+//! byte (0 = Ok, 1 = Err) followed by JSON (a frame: an array of messages). Like the browser, it
+//! keeps each run's snapshot and folds that run's events into it.
 
 use futures::{SinkExt, StreamExt};
-use runwire::model::{LiveMessage, LiveRequest, RunFilter};
+use runwire::model::{
+    AgentRun, LiveFrame, LiveMessage, LiveRequest, LiveRunCache, RunEvent, RunFilter,
+};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -11,11 +15,19 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub struct LiveClient {
     socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    runs: LiveRunCache,
+    /// Messages of a frame not handed out yet.
+    pending: VecDeque<LiveMessage>,
+    /// WebSocket messages received so far (a frame may hold several live messages).
+    pub frames: usize,
 }
 
-/// What one frame from the server held.
+/// One thing the server said.
 #[derive(Debug)]
 pub enum Frame {
+    /// An event, with its run as it stood after it (the snapshot with the events folded in).
+    Event(Box<RunEvent>, Box<AgentRun>),
+    /// Any other message (run snapshots are taken in silently).
     Message(LiveMessage),
     /// An error of the stream itself (the Err side of the server fn's stream).
     StreamError(String),
@@ -33,7 +45,19 @@ impl LiveClient {
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .unwrap();
-        LiveClient { socket }
+        LiveClient::from_socket(socket)
+    }
+
+    /// A client on a socket opened some other way (a cookie, an Origin).
+    pub fn from_socket(
+        socket: WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>,
+    ) -> LiveClient {
+        LiveClient {
+            socket,
+            runs: LiveRunCache::default(),
+            pending: VecDeque::new(),
+            frames: 0,
+        }
     }
 
     pub async fn subscribe(
@@ -65,11 +89,29 @@ impl LiveClient {
             .unwrap();
     }
 
-    /// The next frame, answering heartbeats with a ping (as a well-behaved client does) and skipping
-    /// them; Closed when nothing but heartbeats came within `wait`, or when the server closes.
+    /// The next thing the server said, answering heartbeats with a ping (as a well-behaved client
+    /// does) and skipping them; Closed when nothing but heartbeats came within `wait`, or when the
+    /// server closes.
     pub async fn next(&mut self, wait: Duration) -> Frame {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
+            while let Some(message) = self.pending.pop_front() {
+                match message {
+                    LiveMessage::Run { run, as_of } => self.runs.snapshot(*run, as_of),
+                    LiveMessage::Event { event } => {
+                        let run = self.runs.event(&event).unwrap_or_else(|| {
+                            panic!("event {} of a run never described", event.id)
+                        });
+                        return Frame::Event(event, Box::new(run));
+                    }
+                    LiveMessage::Heartbeat { .. } => {
+                        let mut ping = vec![0u8];
+                        ping.extend(serde_json::to_vec(&LiveRequest::Ping).unwrap());
+                        let _ = self.socket.send(Message::Binary(ping.into())).await;
+                    }
+                    message => return Frame::Message(message),
+                }
+            }
             let frame = match tokio::time::timeout_at(deadline, self.socket.next()).await {
                 Ok(Some(Ok(frame))) => frame,
                 _ => return Frame::Closed,
@@ -80,18 +122,13 @@ impl LiveClient {
                 Message::Close(_) => return Frame::Closed,
                 _ => continue,
             };
+            self.frames += 1;
             let (tag, body) = bytes.split_first().expect("a tagged frame");
             if *tag == 1 {
                 return Frame::StreamError(String::from_utf8_lossy(body).into_owned());
             }
-            match serde_json::from_slice::<LiveMessage>(body).unwrap() {
-                LiveMessage::Heartbeat { .. } => {
-                    let mut ping = vec![0u8];
-                    ping.extend(serde_json::to_vec(&LiveRequest::Ping).unwrap());
-                    let _ = self.socket.send(Message::Binary(ping.into())).await;
-                }
-                message => return Frame::Message(message),
-            }
+            let frame = LiveFrame(bytes::Bytes::copy_from_slice(body));
+            self.pending.extend(frame.messages().unwrap());
         }
     }
 

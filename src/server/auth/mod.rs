@@ -8,25 +8,32 @@ pub mod throttle;
 pub mod tokens;
 
 use crate::error::AppError;
+pub use crate::model::TokenScope as Scope;
 use crate::model::{
-    check_new_password, normalize_email, CurrentUser, UserRole, PASSWORD_MAX_CHARS,
+    check_new_password, is_reserved_email, normalize_email, CurrentUser, UserRole,
+    PASSWORD_MAX_CHARS,
 };
 use crate::server::db::Principal;
 use crate::server::state::AppState;
+use crate::server::web::ClientAddr;
 use crate::server::{password, users};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
-use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// The authenticated caller of one request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identity {
     pub user: CurrentUser,
     pub via: AuthMethod,
+    /// What the caller may do: everything for a session (admin only for admins), the token's
+    /// scopes for a token.
+    pub scopes: Vec<Scope>,
+    pub credential: Credential,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,12 +42,63 @@ pub enum AuthMethod {
     ApiToken { token_id: uuid::Uuid },
 }
 
+/// The session or token a request came with: what a live socket watches for its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credential {
+    /// `s:<sha256 hex of the session id>` or `t:<token id>`, as the `runwire_credentials` NOTIFY
+    /// names it.
+    pub key: Arc<str>,
+    /// When it stops being accepted (a session's idle or absolute end, a token's expiry).
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 impl Identity {
+    /// Who the database sees: an admin only with the admin scope.
     pub fn principal(&self) -> Principal {
+        let role = if self.user.role == UserRole::Admin && self.allows(Scope::Admin) {
+            UserRole::Admin
+        } else {
+            UserRole::User
+        };
         Principal {
             user_id: self.user.id,
-            role: self.user.role,
+            role,
         }
+    }
+
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes.contains(&scope)
+    }
+
+    /// The caller when it may do `scope`; 403 otherwise.
+    pub fn require(self, scope: Scope) -> Result<Identity, AppError> {
+        if self.allows(scope) {
+            Ok(self)
+        } else {
+            Err(AppError::Forbidden(format!(
+                "this token lacks the `{}` scope",
+                scope.as_str()
+            )))
+        }
+    }
+
+    /// The caller when signed in through the browser: tokens cannot manage tokens.
+    pub fn require_session(self) -> Result<Identity, AppError> {
+        match self.via {
+            AuthMethod::Session => Ok(self),
+            AuthMethod::ApiToken { .. } => Err(AppError::Forbidden(
+                "API tokens are managed from a signed-in browser session, not with a token"
+                    .to_owned(),
+            )),
+        }
+    }
+}
+
+/// What a browser session may do.
+fn session_scopes(role: UserRole) -> Vec<Scope> {
+    match role {
+        UserRole::Admin => Scope::ALL.to_vec(),
+        UserRole::User => vec![Scope::RunsWrite, Scope::RunsRead],
     }
 }
 
@@ -58,7 +116,11 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     {
         return next.run(request).await;
     }
-    match resolve(&state.pool, request.headers()).await {
+    let https = request
+        .extensions()
+        .get::<ClientAddr>()
+        .is_some_and(|client| client.https);
+    match resolve(&state, request.headers(), https).await {
         Ok(Some(identity)) => {
             request.extensions_mut().insert(identity);
         }
@@ -77,7 +139,12 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     next.run(request).await
 }
 
-async fn resolve(pool: &PgPool, headers: &HeaderMap) -> Result<Option<Identity>, AppError> {
+async fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    https: bool,
+) -> Result<Option<Identity>, AppError> {
+    let pool = &state.pool;
     if let Some(value) = headers.get(header::AUTHORIZATION) {
         let token = value
             .to_str()
@@ -86,28 +153,61 @@ async fn resolve(pool: &PgPool, headers: &HeaderMap) -> Result<Option<Identity>,
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or(AppError::Unauthorized)?;
-        let (user, token_id) = tokens::find_user(pool, token)
+        let found = tokens::find_user(pool, token)
             .await?
             .ok_or(AppError::Unauthorized)?;
         return Ok(Some(Identity {
-            user,
-            via: AuthMethod::ApiToken { token_id },
+            user: found.user,
+            via: AuthMethod::ApiToken {
+                token_id: found.token_id,
+            },
+            scopes: found.scopes,
+            credential: Credential {
+                key: Arc::from(format!("t:{}", found.token_id)),
+                expires_at: found.expires_at,
+            },
         }));
     }
     let Some(token) = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .find_map(sessions::token_from_cookie_header)
+        .find_map(|cookie| sessions::token_from_cookie_header(cookie, https))
     else {
         return Ok(None);
     };
-    Ok(sessions::find_user(pool, &token)
+    Ok(sessions::find_user(pool, &token, &state.sessions)
         .await?
-        .map(|user| Identity {
+        .map(|(user, expires_at)| Identity {
+            scopes: session_scopes(user.role),
             user,
             via: AuthMethod::Session,
+            credential: Credential {
+                key: Arc::from(sessions::credential_key(&token)),
+                expires_at: Some(expires_at),
+            },
         }))
+}
+
+/// Whether a credential is still accepted: for a live socket that may have missed a notice.
+pub async fn credential_is_live(
+    pool: &PgPool,
+    credential: &Credential,
+) -> Result<bool, sqlx::Error> {
+    if credential
+        .expires_at
+        .is_some_and(|expires| expires <= Utc::now())
+    {
+        return Ok(false);
+    }
+    match credential.key.split_once(':') {
+        Some(("t", id)) => match uuid::Uuid::try_parse(id) {
+            Ok(id) => tokens::is_live(pool, id).await,
+            Err(_) => Ok(false),
+        },
+        Some(("s", hash)) => sessions::is_live(pool, hash).await,
+        _ => Ok(false),
+    }
 }
 
 /// Pages a visitor without a session is sent to sign-in from: all but the landing and the sign-in and
@@ -118,14 +218,62 @@ pub fn is_private_page(method: &Method, path: &str) -> bool {
         && !path.starts_with("/api/")
 }
 
-/// A local path to go to after sign-in; anything else (other hosts, `//evil`) becomes the dashboard.
+/// Where to go after sign-in: `next` when it is a path on this site, else the dashboard. A path here
+/// starts with one `/` and holds no control character, whitespace, backslash or non-ASCII byte; nor,
+/// once percent-decoded, does its path part hold a control character or backslash, or start with
+/// `//`. Browsers drop tabs and newlines and read `\\` as `/`: `/\t/evil.example` and
+/// `/\\evil.example` would leave the site.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => {
-            path.to_owned()
-        }
-        _ => "/dashboard".to_owned(),
+    const HOME: &str = "/dashboard";
+    let Some(next) = next else {
+        return HOME.to_owned();
+    };
+    let path = next.split(['?', '#']).next().unwrap_or_default();
+    let decoded = percent_decoded(path);
+    let local = next.starts_with('/')
+        && !next.starts_with("//")
+        && next.len() <= 2048
+        && !next
+            .bytes()
+            .any(|b| b.is_ascii_control() || b.is_ascii_whitespace() || b == b'\\' || b >= 0x80)
+        && !decoded.starts_with(b"//")
+        && !decoded.iter().any(|b| b.is_ascii_control() || *b == b'\\');
+    if local {
+        next.to_owned()
+    } else {
+        HOME.to_owned()
     }
+}
+
+/// `%XX` sequences decoded, repeatedly (a double-encoded `%2509` is a tab too); other bytes as they are.
+fn percent_decoded(text: &str) -> Vec<u8> {
+    let mut bytes = text.as_bytes().to_vec();
+    for _ in 0..3 {
+        let decoded = percent_decode(&bytes);
+        if decoded == bytes {
+            break;
+        }
+        bytes = decoded;
+    }
+    bytes
+}
+
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(high), Some(low)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(high * 16 + low);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    out
 }
 
 fn encode_component(text: &str) -> String {
@@ -140,12 +288,14 @@ fn encode_component(text: &str) -> String {
 }
 
 /// Checks an email and password. Unknown email and wrong password take the same time and give the
-/// same error; repeated failures per email and per address are throttled.
+/// same error. Every attempt is counted, atomically, before any password is checked, per email and
+/// per client address: past the limit the answer is 429 whatever the password, even for attempts
+/// made all at once.
 pub async fn authenticate(
     pool: &PgPool,
     email: &str,
     password: &str,
-    client: Option<IpAddr>,
+    client: Option<ClientAddr>,
 ) -> Result<CurrentUser, AppError> {
     if password.chars().count() > PASSWORD_MAX_CHARS {
         return Err(AppError::validation(
@@ -154,32 +304,39 @@ pub async fn authenticate(
         ));
     }
     let email = normalize_email(email).map_err(|m| AppError::validation("email", m))?;
-    let mut keys = vec![throttle::email_key(&email)];
-    keys.extend(client.map(throttle::ip_key));
-    throttle::check(pool, &keys).await?;
+    let limits = throttle::sign_in(&email, client.map(|c| c.ip));
+    throttle::count_attempt(pool, &limits).await?;
 
     let found = users::find_credentials(pool, &email).await?;
     let stored_hash = found
         .as_ref()
         .map(|(_, hash)| hash.clone())
         .unwrap_or_else(|| dummy_hash().to_owned());
-    let candidate = password.to_owned();
-    let matches = tokio::task::spawn_blocking(move || password::verify(&candidate, &stored_hash))
-        .await
-        .map_err(AppError::internal)?;
+    let matches = password::verify(password, &stored_hash).await?;
     match found {
         Some((user, _)) if matches => {
-            throttle::clear(pool, &keys[0]).await?;
+            throttle::forgive(pool, &limits).await?;
             Ok(user)
         }
-        _ => {
-            throttle::record_failure(pool, &keys).await?;
-            Err(AppError::InvalidCredentials)
-        }
+        _ => Err(AppError::InvalidCredentials),
     }
 }
 
-/// Creates an account after checking the email and password rules.
+/// Signs up a visitor: [`register`], throttled per client address.
+pub async fn sign_up(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    client: Option<ClientAddr>,
+) -> Result<CurrentUser, AppError> {
+    if let Some(client) = client {
+        throttle::count_attempt(pool, &throttle::sign_up(client.ip)).await?;
+    }
+    register(pool, email, password, UserRole::User).await
+}
+
+/// Creates an account after checking the email and password rules. runwire's own addresses (the
+/// demo user, the health probe) cannot be taken.
 pub async fn register(
     pool: &PgPool,
     email: &str,
@@ -187,23 +344,21 @@ pub async fn register(
     role: UserRole,
 ) -> Result<CurrentUser, AppError> {
     let email = normalize_email(email).map_err(|m| AppError::validation("email", m))?;
+    if is_reserved_email(&email) {
+        return Err(AppError::validation(
+            "email",
+            "this address is reserved by runwire; use your own",
+        ));
+    }
     check_new_password(password).map_err(|m| AppError::validation("password", m))?;
-    let hash = hash_password(password).await?;
+    let hash = password::hash(password).await?;
     users::create(pool, &email, &hash, role).await
-}
-
-pub async fn hash_password(password: &str) -> Result<String, AppError> {
-    let password = password.to_owned();
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(AppError::internal)?
-        .map_err(AppError::internal)
 }
 
 /// Verified against when the email is unknown, so both cases cost one argon2 run.
 fn dummy_hash() -> &'static str {
     static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| password::hash("no such user").expect("argon2 hashes a constant"))
+    HASH.get_or_init(|| password::hash_now("no such user").expect("argon2 hashes a constant"))
 }
 
 #[cfg(test)]
@@ -212,12 +367,21 @@ mod tests {
 
     #[test]
     fn only_local_paths_are_followed_after_sign_in() {
-        assert_eq!(safe_next(Some("/agents?x=1")), "/agents?x=1");
+        for good in ["/agents?x=1", "/dashboard?q=a%20b", "/runs/a%20b", "/x#y"] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
         for bad in [
             "https://evil.example",
             "//evil.example",
             "/\\evil",
             "dashboard",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%2F/evil.example",
+            "/%252F/evil.example",
+            "/%5Cevil.example",
+            "/a\nb",
+            "/é",
         ] {
             assert_eq!(safe_next(Some(bad)), "/dashboard", "{bad}");
         }

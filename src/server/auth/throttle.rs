@@ -1,45 +1,99 @@
-//! Brute-force guard for sign-in: at most a few failures per email and per client address within a
-//! window, counted in Postgres so every replica shares the count.
+//! Brute-force and flood guard for sign-in and sign-up, counted in Postgres so every replica shares
+//! the count. An attempt is counted, in one atomic statement, before any password is checked: a
+//! hundred guesses sent at once find the count already past the limit, not a count each of them
+//! read as zero. A successful sign-in forgives its email and gives its address one attempt back.
 
 use crate::error::AppError;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::net::IpAddr;
 
-pub const WINDOW_SECS: i64 = 15 * 60;
-pub const MAX_FAILURES_PER_EMAIL: i32 = 5;
-pub const MAX_FAILURES_PER_IP: i32 = 50;
+/// Sign-in attempts per email per window.
+pub const SIGN_IN_PER_EMAIL: i32 = 5;
+/// Sign-in attempts per client address per window: many people may share one (an office NAT).
+pub const SIGN_IN_PER_ADDRESS: i32 = 50;
+pub const SIGN_IN_WINDOW_SECS: i32 = 15 * 60;
+/// Sign-ups per client address per window.
+pub const SIGN_UP_PER_ADDRESS: i32 = 10;
+pub const SIGN_UP_WINDOW_SECS: i32 = 60 * 60;
 
-pub fn email_key(email: &str) -> String {
-    format!("email:{email}")
+/// One counter an attempt is charged to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub key: String,
+    pub max: i32,
+    pub window_secs: i32,
 }
 
-pub fn ip_key(ip: std::net::IpAddr) -> String {
-    format!("ip:{ip}")
+/// The counters of a sign-in: the email, and the client address when known.
+pub fn sign_in(email: &str, client: Option<IpAddr>) -> Vec<Limit> {
+    let mut limits = vec![Limit {
+        key: format!("sign-in:email:{email}"),
+        max: SIGN_IN_PER_EMAIL,
+        window_secs: SIGN_IN_WINDOW_SECS,
+    }];
+    limits.extend(client.map(|ip| Limit {
+        key: format!("sign-in:{}", address_key(ip)),
+        max: SIGN_IN_PER_ADDRESS,
+        window_secs: SIGN_IN_WINDOW_SECS,
+    }));
+    limits
 }
 
-fn limit_of(key: &str) -> i32 {
-    if key.starts_with("ip:") {
-        MAX_FAILURES_PER_IP
-    } else {
-        MAX_FAILURES_PER_EMAIL
+/// The counter of a sign-up: the client address.
+pub fn sign_up(client: IpAddr) -> Vec<Limit> {
+    vec![Limit {
+        key: format!("sign-up:{}", address_key(client)),
+        max: SIGN_UP_PER_ADDRESS,
+        window_secs: SIGN_UP_WINDOW_SECS,
+    }]
+}
+
+/// Who an address stands for: an IPv4 address, or an IPv6 /64 (one household or server usually
+/// holds a whole /64, so counting single IPv6 addresses would count nothing).
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => format!("ip:{v4}"),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => format!("ip:{v4}"),
+            None => {
+                let segments = v6.segments();
+                format!(
+                    "ip:{:x}:{:x}:{:x}:{:x}::/64",
+                    segments[0], segments[1], segments[2], segments[3]
+                )
+            }
+        },
     }
 }
 
-/// Refuses when any key has used up its failures in the current window.
-pub async fn check(pool: &PgPool, keys: &[String]) -> Result<(), AppError> {
-    let rows: Vec<(String, i32, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT key, failures, window_started_at FROM sign_in_failures
-         WHERE key = ANY($1) AND window_started_at > now() - make_interval(secs => $2)",
+/// Counts one attempt against each limit; 429 (with when to retry) if any is past its maximum.
+pub async fn count_attempt(pool: &PgPool, limits: &[Limit]) -> Result<(), AppError> {
+    let keys: Vec<&str> = limits.iter().map(|l| l.key.as_str()).collect();
+    let windows: Vec<i32> = limits.iter().map(|l| l.window_secs).collect();
+    let counted: Vec<(String, i32, DateTime<Utc>)> = sqlx::query_as(
+        "INSERT INTO auth_attempts AS a (key, attempts, window_secs)
+         SELECT key, 1, window_secs FROM unnest($1::text[], $2::int[]) AS t(key, window_secs)
+         ON CONFLICT (key) DO UPDATE SET
+             attempts = CASE WHEN a.window_started_at > now() - make_interval(secs => EXCLUDED.window_secs)
+                             THEN a.attempts + 1 ELSE 1 END,
+             window_started_at = CASE WHEN a.window_started_at > now() - make_interval(secs => EXCLUDED.window_secs)
+                                      THEN a.window_started_at ELSE now() END,
+             window_secs = EXCLUDED.window_secs
+         RETURNING key, attempts, window_started_at",
     )
-    .bind(keys)
-    .bind(WINDOW_SECS as f64)
+    .bind(&keys)
+    .bind(&windows)
     .fetch_all(pool)
     .await?;
     let now = Utc::now();
-    let blocked_until = rows
+    let blocked_until = counted
         .iter()
-        .filter(|(key, failures, _)| *failures >= limit_of(key))
-        .map(|(_, _, started)| *started + chrono::Duration::seconds(WINDOW_SECS))
+        .filter_map(|(key, attempts, started)| {
+            let limit = limits.iter().find(|l| l.key == *key)?;
+            (*attempts > limit.max)
+                .then(|| *started + chrono::Duration::seconds(i64::from(limit.window_secs)))
+        })
         .max();
     match blocked_until {
         Some(until) => Err(AppError::RateLimited {
@@ -49,28 +103,46 @@ pub async fn check(pool: &PgPool, keys: &[String]) -> Result<(), AppError> {
     }
 }
 
-/// Counts one failure against each key (a window that has passed starts over).
-pub async fn record_failure(pool: &PgPool, keys: &[String]) -> Result<(), sqlx::Error> {
+/// After a successful sign-in: the email starts over, the address gets its attempt back.
+pub async fn forgive(pool: &PgPool, limits: &[Limit]) -> Result<(), sqlx::Error> {
+    let Some((email, addresses)) = limits.split_first() else {
+        return Ok(());
+    };
+    let addresses: Vec<&str> = addresses.iter().map(|l| l.key.as_str()).collect();
     sqlx::query(
-        "INSERT INTO sign_in_failures (key, failures) SELECT unnest($1::text[]), 1
-         ON CONFLICT (key) DO UPDATE SET
-             failures = CASE WHEN sign_in_failures.window_started_at > now() - make_interval(secs => $2)
-                             THEN sign_in_failures.failures + 1 ELSE 1 END,
-             window_started_at = CASE WHEN sign_in_failures.window_started_at > now() - make_interval(secs => $2)
-                                      THEN sign_in_failures.window_started_at ELSE now() END",
+        "WITH forgotten AS (DELETE FROM auth_attempts WHERE key = $1)
+         UPDATE auth_attempts SET attempts = greatest(attempts - 1, 0) WHERE key = ANY($2)",
     )
-    .bind(keys)
-    .bind(WINDOW_SECS as f64)
+    .bind(&email.key)
+    .bind(&addresses)
     .execute(pool)
     .await
     .map(drop)
 }
 
-/// A successful sign-in forgives the email's failures (not the address's).
-pub async fn clear(pool: &PgPool, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sign_in_failures WHERE key = $1")
-        .bind(key)
-        .execute(pool)
-        .await
-        .map(drop)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_count_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff:ffff:ffff:ffff".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(other));
+        assert_eq!(address_key(a), "ip:2001:db8:1:2::/64");
+        let mapped: IpAddr = "::ffff:203.0.113.9".parse().unwrap();
+        assert_eq!(address_key(mapped), "ip:203.0.113.9");
+    }
+
+    #[test]
+    fn a_sign_in_counts_against_its_email_and_its_address() {
+        let limits = sign_in("ada@example.com", Some("203.0.113.9".parse().unwrap()));
+        assert_eq!(limits.len(), 2);
+        assert_eq!(limits[0].key, "sign-in:email:ada@example.com");
+        assert_eq!(limits[0].max, SIGN_IN_PER_EMAIL);
+        assert_eq!(limits[1].key, "sign-in:ip:203.0.113.9");
+        assert_eq!(sign_in("ada@example.com", None).len(), 1);
+    }
 }

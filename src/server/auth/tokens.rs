@@ -1,37 +1,98 @@
-//! API tokens for agents: `rw_<secret>`, shown once, stored as a hash, revocable.
+//! API tokens for agents: `rw_<secret>`, shown once, stored as a hash, scoped, optionally expiring,
+//! revocable.
 
 use super::secret;
-use crate::model::{ApiToken, CurrentUser, UserRole};
+use crate::model::{ApiToken, CurrentUser, TokenScope, UserRole};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 pub const TOKEN_PREFIX: &str = "rw_";
 
-/// A new token for `user_id`; returns its listing and the token itself (never stored).
+const LISTING: &str = "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at";
+
+/// What a new token is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewToken {
+    pub name: String,
+    pub scopes: Vec<TokenScope>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl NewToken {
+    /// A token for an agent: `runs:write`, never expiring.
+    pub fn for_agent(name: &str) -> NewToken {
+        NewToken {
+            name: name.to_owned(),
+            scopes: vec![TokenScope::RunsWrite],
+            expires_at: None,
+        }
+    }
+
+    /// A token that may read and write runs (not admin), never expiring.
+    pub fn read_write(name: &str) -> NewToken {
+        NewToken {
+            scopes: vec![TokenScope::RunsWrite, TokenScope::RunsRead],
+            ..NewToken::for_agent(name)
+        }
+    }
+}
+
+/// A new token for `owner`; returns its listing and the token itself (never stored). Only an admin
+/// may give a token the admin scope.
 pub async fn create(
     pool: &PgPool,
-    user_id: Uuid,
-    name: &str,
-) -> Result<(ApiToken, String), sqlx::Error> {
+    owner: &CurrentUser,
+    new: &NewToken,
+) -> Result<(ApiToken, String), crate::error::AppError> {
+    use crate::error::AppError;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > TOKEN_NAME_MAX_CHARS {
+        return Err(AppError::validation(
+            "name",
+            format!("name the token (1 to {TOKEN_NAME_MAX_CHARS} characters)"),
+        ));
+    }
+    if new.scopes.is_empty() {
+        return Err(AppError::validation("scopes", "choose at least one scope"));
+    }
+    if new.scopes.contains(&TokenScope::Admin) && owner.role != UserRole::Admin {
+        return Err(AppError::Forbidden(
+            "only an admin can create a token with the admin scope".to_owned(),
+        ));
+    }
+    if new.expires_at.is_some_and(|at| at <= Utc::now()) {
+        return Err(AppError::validation(
+            "expires_at",
+            "the expiry must be in the future",
+        ));
+    }
+    let mut scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
+    scopes.sort_unstable();
+    scopes.dedup();
     let token = format!("{TOKEN_PREFIX}{}", secret::generate());
-    let listing = sqlx::query_as(
-        "INSERT INTO api_tokens (user_id, name, prefix, token_hash) VALUES ($1, $2, $3, $4)
-         RETURNING id, name, prefix, created_at, last_used_at, revoked_at",
-    )
-    .bind(user_id)
+    let listing = sqlx::query_as(&format!(
+        "INSERT INTO api_tokens (user_id, name, prefix, token_hash, scopes, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {LISTING}"
+    ))
+    .bind(owner.id)
     .bind(name)
     .bind(&token[..TOKEN_PREFIX.len() + 6])
     .bind(secret::hash(&token))
+    .bind(&scopes)
+    .bind(new.expires_at)
     .fetch_one(pool)
     .await?;
     Ok((listing, token))
 }
 
+/// Longest token name.
+pub const TOKEN_NAME_MAX_CHARS: usize = 100;
+
 pub async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<ApiToken>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, name, prefix, created_at, last_used_at, revoked_at FROM api_tokens
-         WHERE user_id = $1 ORDER BY created_at DESC",
-    )
+    sqlx::query_as(&format!(
+        "SELECT {LISTING} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC"
+    ))
     .bind(user_id)
     .fetch_all(pool)
     .await
@@ -49,28 +110,61 @@ pub async fn revoke(pool: &PgPool, user_id: Uuid, token_id: Uuid) -> Result<bool
     Ok(done.rows_affected() == 1)
 }
 
-/// The owner of a live token, and the token's id. `last_used_at` is refreshed at most once a minute.
-pub async fn find_user(
-    pool: &PgPool,
-    token: &str,
-) -> Result<Option<(CurrentUser, Uuid)>, sqlx::Error> {
+/// A live token, as a request presents it.
+pub struct FoundToken {
+    pub user: CurrentUser,
+    pub token_id: Uuid,
+    pub scopes: Vec<TokenScope>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The owner and scopes of a live (unrevoked, unexpired) token. `last_used_at` is refreshed at most
+/// once a minute.
+pub async fn find_user(pool: &PgPool, token: &str) -> Result<Option<FoundToken>, sqlx::Error> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    let row: Option<(Uuid, String, UserRole, Uuid)> = sqlx::query_as(
+    type Row = (
+        Uuid,
+        String,
+        UserRole,
+        Uuid,
+        Vec<String>,
+        Option<DateTime<Utc>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
         "WITH hit AS (
-             SELECT t.id, u.id AS user_id, u.email, u.role, t.last_used_at
+             SELECT t.id, u.id AS user_id, u.email, u.role, t.scopes, t.expires_at, t.last_used_at
              FROM api_tokens t JOIN users u ON u.id = t.user_id
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > now())
          ), touch AS (
              UPDATE api_tokens SET last_used_at = now()
              WHERE id = (SELECT id FROM hit)
                AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
          )
-         SELECT user_id, email, role, id FROM hit",
+         SELECT user_id, email, role, id, scopes, expires_at FROM hit",
     )
     .bind(secret::hash(token))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, email, role, token_id)| (CurrentUser { id, email, role }, token_id)))
+    Ok(row.map(
+        |(id, email, role, token_id, scopes, expires_at)| FoundToken {
+            user: CurrentUser { id, email, role },
+            token_id,
+            scopes: scopes.iter().filter_map(|s| TokenScope::parse(s)).collect(),
+            expires_at,
+        },
+    ))
+}
+
+/// Whether the token is neither revoked nor expired.
+pub async fn is_live(pool: &PgPool, token_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND revoked_at IS NULL
+                        AND (expires_at IS NULL OR expires_at > now()))",
+    )
+    .bind(token_id)
+    .fetch_one(pool)
+    .await
 }

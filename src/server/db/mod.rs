@@ -1,5 +1,5 @@
 //! The database: where it is (a given DATABASE_URL or the embedded cluster), its schema (migrations) and
-//! the application pool, whose connections all run as the non-owner role `runwire_app`.
+//! the application pool, whose connections all log in as the non-owner role `runwire_app`.
 
 mod embedded;
 mod scope;
@@ -15,7 +15,7 @@ use std::time::Duration;
 
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
-/// The role every pooled connection switches to: RLS applies to it (it owns nothing).
+/// The role every pooled connection logs in as: RLS applies to it (it owns nothing).
 pub const APP_ROLE: &str = "runwire_app";
 /// The database the embedded cluster serves the app from.
 pub const EMBEDDED_DATABASE: &str = "runwire";
@@ -35,6 +35,8 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
+    #[error("role {APP_ROLE} may not be used: {0}")]
+    UnsafeAppRole(String),
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }
@@ -94,22 +96,77 @@ impl Database {
     }
 }
 
-/// A pool whose connections run as [`APP_ROLE`], so row-level security applies to every query.
+/// A pool whose connections log in as [`APP_ROLE`], so row-level security applies to every query and
+/// no statement in it can become the owner again. The role's password is read, as the owner, from
+/// `runwire_secrets` (written by the migrations); the role is checked for powers it must not have.
 pub async fn app_pool(owner: &PgConnectOptions, max_connections: u32) -> Result<PgPool, DbError> {
-    let options = owner.clone().disable_statement_logging();
+    let password = prepare_app_role(owner).await?;
+    let options = owner
+        .clone()
+        .username(APP_ROLE)
+        .password(&password)
+        .disable_statement_logging();
     PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute(format!("SET ROLE {APP_ROLE}").as_str())
-                    .await?;
-                Ok(())
-            })
-        })
         .connect_with(options.clone())
         .await
         .map_err(|cause| connect_error(&options, cause))
+}
+
+/// Checks [`APP_ROLE`] as the owner and makes sure it can log in with the stored password; returns it.
+async fn prepare_app_role(owner: &PgConnectOptions) -> Result<String, DbError> {
+    let mut conn = connect_owner(owner).await?;
+    let (unsafe_powers, memberships): (Vec<String>, Vec<String>) = sqlx::query_as(
+        "SELECT array_remove(ARRAY[
+                    CASE WHEN rolsuper THEN 'SUPERUSER' END, CASE WHEN rolbypassrls THEN 'BYPASSRLS' END,
+                    CASE WHEN rolcreaterole THEN 'CREATEROLE' END, CASE WHEN rolcreatedb THEN 'CREATEDB' END,
+                    CASE WHEN rolreplication THEN 'REPLICATION' END], NULL),
+                ARRAY(SELECT roleid::regrole::text FROM pg_auth_members WHERE member = r.oid)
+         FROM pg_roles r WHERE rolname = $1",
+    )
+    .bind(APP_ROLE)
+    .fetch_one(&mut conn)
+    .await?;
+    if !unsafe_powers.is_empty() {
+        return Err(DbError::UnsafeAppRole(format!(
+            "it has {}; remove them with ALTER ROLE {APP_ROLE} NO{}",
+            unsafe_powers.join(", "),
+            unsafe_powers.join(" NO")
+        )));
+    }
+    if !memberships.is_empty() {
+        return Err(DbError::UnsafeAppRole(format!(
+            "it is a member of {}; REVOKE that membership",
+            memberships.join(", ")
+        )));
+    }
+    let password: String =
+        sqlx::query_scalar("SELECT value FROM runwire_secrets WHERE name = 'app_role_password'")
+            .fetch_one(&mut conn)
+            .await?;
+    let probe = owner
+        .clone()
+        .username(APP_ROLE)
+        .password(&password)
+        .disable_statement_logging();
+    // Another database of the same server may have set the role's password (roles are per server,
+    // not per database): set it back to this database's.
+    match PgConnection::connect_with(&probe).await {
+        Ok(probe) => probe.close().await?,
+        Err(_) => conn
+            .execute(
+                format!(
+                    "ALTER ROLE {APP_ROLE} LOGIN PASSWORD '{}'",
+                    password.replace('\'', "''")
+                )
+                .as_str(),
+            )
+            .await
+            .map(drop)?,
+    }
+    conn.close().await?;
+    Ok(password)
 }
 
 pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, DbError> {

@@ -38,6 +38,9 @@ pub struct AgentRunnerConfig {
     pub queue_timeout: Duration,
     /// How often this process looks for abandoned runs.
     pub reap_every: Duration,
+    /// Runs one user may have waiting for a worker: nobody can starve everyone else's runs into
+    /// timing out in the queue.
+    pub max_waiting_per_user: i64,
 }
 
 impl Default for AgentRunnerConfig {
@@ -49,6 +52,7 @@ impl Default for AgentRunnerConfig {
             lease: Duration::from_secs(30),
             queue_timeout: Duration::from_secs(600),
             reap_every: Duration::from_secs(5),
+            max_waiting_per_user: 20,
         }
     }
 }
@@ -139,6 +143,13 @@ impl AgentRunner {
             metadata: Some(json!({ "runner": "builtin" })),
         };
         let mut tx = begin_scoped(&self.pool, who).await?;
+        let limit = self.config.max_waiting_per_user;
+        if queue::waiting_for_user(&mut tx).await? >= limit {
+            return Err(AppError::QuotaExceeded(format!(
+                "you already have {limit} runs waiting for a built-in agent; wait for them to start \
+                 or cancel some"
+            )));
+        }
         let run = publisher::create_in(&mut tx, &new).await?;
         queue::enqueue(&mut tx, &run).await?;
         tx.commit().await?;
@@ -328,7 +339,7 @@ impl AgentRunner {
                 _ = &mut sleep => return Pause::Elapsed,
                 _ = &mut stopped => return Pause::Stopping,
                 received = events.recv() => match received {
-                    Ok(event) if event.run.id == run_id && event.run.status.is_terminal() => {
+                    Ok(item) if item.event.run_id == run_id && item.event.status.is_terminal() => {
                         return Pause::RunEnded;
                     }
                     // Lagging or a closed hub only loses the early stop: the next publish

@@ -34,6 +34,23 @@ pub async fn enqueue(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Erro
     Ok(())
 }
 
+/// How many of the scoped user's runs wait for a worker. Taken under a lock per user held until the
+/// transaction ends, so two concurrent starts cannot both see room for one more.
+pub async fn waiting_for_user(tx: &mut ScopedTx) -> Result<i64, sqlx::Error> {
+    let user_id = tx.principal().user_id;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('runwire-queue:' || $1::text))")
+        .bind(user_id)
+        .execute(tx.conn())
+        .await?;
+    sqlx::query_scalar(
+        "SELECT count(*) FROM agent_jobs
+         WHERE user_id = $1 AND finished_at IS NULL AND claimed_at IS NULL",
+    )
+    .bind(user_id)
+    .fetch_one(tx.conn())
+    .await
+}
+
 /// Takes the oldest waiting job for `worker`, if any. Other workers skip the row it locks, so two
 /// processes never take the same job.
 pub async fn claim(

@@ -77,7 +77,7 @@ impl Alerter {
                     Ok(event) if event.event.kind == RunEventKind::Failed => {
                         let alerter = Arc::clone(&alerter);
                         let pool = pool.clone();
-                        let run = event.run.clone();
+                        let run = event.run.run.clone();
                         // deliveries retry with backoff: never hold up the next event
                         tokio::spawn(async move { alerter.on_failure(&pool, &run).await });
                     }
@@ -149,7 +149,9 @@ impl Alerter {
             match self.client.post(url).json(body).send().await {
                 Ok(response) if response.status().is_success() => return Ok(attempt),
                 Ok(response) => last_error = format!("HTTP {}", response.status()),
-                Err(err) => last_error = err.to_string(),
+                // The webhook URL is a secret (Slack's carry the credential in the path): never
+                // let it into an error message or a log line.
+                Err(err) => last_error = err.without_url().to_string(),
             }
             if attempt <= self.config.retries {
                 tokio::time::sleep(backoff).await;
@@ -183,16 +185,25 @@ async fn claim(pool: &PgPool, key: &str) -> bool {
     })
 }
 
+/// Tenant text made inert for Slack's markup: `<`, `>` and `&` are its control characters (`<!channel>`
+/// mentions everyone, `<http://evil|Your bank>` disguises a link), so they are sent escaped.
+pub fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn run_failed(run: &AgentRun) -> Value {
-    let error = run.error.as_deref().unwrap_or("no error message");
+    let agent = slack_escape(&run.agent_name);
+    let error = slack_escape(run.error.as_deref().unwrap_or("no error message"));
     json!({
-        "text": format!(":red_circle: Run of `{}` failed: {error}", run.agent_name),
+        "text": format!(":red_circle: Run of `{agent}` failed: {error}"),
         "attachments": [{
             "color": "danger",
             "fields": [
-                { "title": "Agent", "value": run.agent_name, "short": true },
+                { "title": "Agent", "value": agent, "short": true },
                 { "title": "Run", "value": run.id.to_string(), "short": true },
-                { "title": "Task", "value": run.task_excerpt(200), "short": false },
+                { "title": "Task", "value": slack_escape(&run.task_excerpt(200)), "short": false },
                 { "title": "Error", "value": error, "short": false },
             ],
         }],
@@ -201,17 +212,49 @@ fn run_failed(run: &AgentRun) -> Value {
 
 fn rate_exceeded(run: &AgentRun, failed: i64, finished: i64) -> Value {
     let rate = failed as f64 / finished as f64 * 100.0;
+    let agent = slack_escape(&run.agent_name);
     json!({
         "text": format!(
-            ":warning: `{}` failed {failed} of its last {finished} runs in 24 h ({rate:.0}%)",
-            run.agent_name
+            ":warning: `{agent}` failed {failed} of its last {finished} runs in 24 h ({rate:.0}%)"
         ),
         "attachments": [{
             "color": "warning",
             "fields": [
-                { "title": "Agent", "value": run.agent_name, "short": true },
+                { "title": "Agent", "value": agent, "short": true },
                 { "title": "Failure rate (24 h)", "value": format!("{rate:.0}%"), "short": true },
             ],
         }],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tenant_text_cannot_mention_a_channel_or_disguise_a_link() {
+        let mut run: AgentRun = serde_json::from_value(json!({
+            "id": uuid::Uuid::nil(), "task_id": uuid::Uuid::nil(), "user_id": uuid::Uuid::nil(),
+            "agent_name": "<!channel>", "task": "<http://evil.example|Your bank> & co",
+            "status": "failed", "progress_percent": 0.0, "current_step": null, "attempt": 1,
+            "result": null, "error": "<!here> boom", "verification_evidence": [], "metadata": {},
+            "tokens_in": null, "tokens_out": null, "cost_usd": null,
+            "created_at": "2026-01-01T00:00:00Z", "started_at": null,
+            "completed_at": "2026-01-01T00:00:01Z", "updated_at": "2026-01-01T00:00:01Z"
+        }))
+        .unwrap();
+        let message = run_failed(&run).to_string();
+        for raw in [
+            "<!channel>",
+            "<!here>",
+            "<http://evil.example|Your bank>",
+            " & co",
+        ] {
+            assert!(!message.contains(raw), "{raw} in {message}");
+        }
+        assert!(message.contains("&lt;!channel&gt;"));
+        assert!(message.contains("&amp; co"));
+        run.agent_name = "a<b".into();
+        assert!(rate_exceeded(&run, 3, 4).to_string().contains("a&lt;b"));
+    }
 }

@@ -1,6 +1,6 @@
 //! `cleanup-old-runs`: deletes runs (and, by cascade, their events) that finished more than the
 //! retention ago, one short transaction per batch; active runs are kept whatever their age. Also
-//! clears expired sessions, old idempotency keys and sign-in failure counters.
+//! clears ended or idle sessions, old idempotency keys and sign-in and sign-up counters.
 
 use super::{JobResult, Scheduler};
 use crate::server::db::{begin_scoped, Principal};
@@ -23,7 +23,8 @@ pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
         }
     }
     let mut tx = begin_scoped(&scheduler.pool, Principal::SYSTEM).await?;
-    let (keys, sessions, failures) = super::store::delete_stale_auth_rows(&mut tx, now).await?;
+    let (keys, sessions, attempts) =
+        super::store::delete_stale_auth_rows(&mut tx, now, scheduler.config.session_idle).await?;
     tx.commit().await?;
     Ok(json!({
         "cutoff": cutoff,
@@ -31,6 +32,6 @@ pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
         "batches": batches,
         "idempotency_keys_deleted": keys,
         "sessions_deleted": sessions,
-        "sign_in_failures_deleted": failures,
+        "auth_attempts_deleted": attempts,
     }))
 }

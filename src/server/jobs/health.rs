@@ -86,7 +86,7 @@ async fn probe_bus(scheduler: &Scheduler) -> Result<Option<f64>, AppError> {
     let arrived = tokio::time::timeout(PROBE_TIMEOUT, async {
         loop {
             match events.recv().await {
-                Ok(event) if event.run.id == run.id => return true,
+                Ok(item) if item.event.run_id == run.id => return true,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
                 _ => {}
             }
@@ -105,7 +105,7 @@ async fn probe_user(scheduler: &Scheduler) -> Result<Principal, AppError> {
         .probe_user
         .get_or_try_init(|| async {
             let secret = uuid::Uuid::new_v4().to_string();
-            let hash = crate::server::password::hash(&secret).map_err(AppError::internal)?;
+            let hash = crate::server::password::hash_now(&secret).map_err(AppError::internal)?;
             let user =
                 crate::server::users::ensure(&scheduler.pool, PROBE_EMAIL, &hash, UserRole::User)
                     .await?;

@@ -46,6 +46,8 @@ pub struct JobsConfig {
     pub retention: chrono::Duration,
     /// Runs deleted per transaction, so the cleanup never holds long locks.
     pub cleanup_batch: i64,
+    /// Sessions unused this long are deleted with the expired ones.
+    pub session_idle: chrono::Duration,
 }
 
 impl Default for JobsConfig {
@@ -58,6 +60,7 @@ impl Default for JobsConfig {
             report: schedule(JobName::DailyReport),
             retention: chrono::Duration::days(30),
             cleanup_batch: 1_000,
+            session_idle: crate::server::auth::sessions::SessionPolicy::default().idle,
         }
     }
 }

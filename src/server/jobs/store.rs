@@ -84,10 +84,12 @@ pub async fn delete_finished_runs(
     Ok(deleted.rows_affected())
 }
 
-/// Idempotency keys past their replay window, expired sessions and old sign-in failure counters.
+/// Idempotency keys past their replay window, sessions past their end or idle too long, and old
+/// sign-in and sign-up counters.
 pub async fn delete_stale_auth_rows(
     tx: &mut ScopedTx,
     now: DateTime<Utc>,
+    session_idle: chrono::Duration,
 ) -> Result<(u64, u64, u64), sqlx::Error> {
     let keys =
         sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1 - interval '24 hours'")
@@ -95,13 +97,14 @@ pub async fn delete_stale_auth_rows(
             .execute(tx.conn())
             .await?
             .rows_affected();
-    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1")
+    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR last_seen_at < $2")
         .bind(now)
+        .bind(now - session_idle)
         .execute(tx.conn())
         .await?
         .rows_affected();
-    let failures =
-        sqlx::query("DELETE FROM sign_in_failures WHERE window_started_at < $1 - interval '1 day'")
+    let attempts =
+        sqlx::query("DELETE FROM auth_attempts WHERE window_started_at < $1 - interval '1 day'")
             .bind(now)
             .execute(tx.conn())
             .await?
@@ -110,7 +113,7 @@ pub async fn delete_stale_auth_rows(
         .bind(now)
         .execute(tx.conn())
         .await?;
-    Ok((keys, sessions, failures))
+    Ok((keys, sessions, attempts))
 }
 
 pub async fn insert_health(tx: &mut ScopedTx, sample: &HealthSample) -> Result<(), sqlx::Error> {

@@ -1,9 +1,12 @@
 //! `GET /api/v1/runs/export?format=csv|json&status=…&agent=…&q=…&sort=…`: every run of the
-//! dashboard's current view, streamed as the database returns it (never built in memory).
+//! dashboard's current view, streamed page by page. Each page is read in a short transaction of its
+//! own, so an export never holds a database connection while it waits for its client: a client that
+//! never reads stalls only its own export. One export per user runs at a time (per process).
 
 use super::Caller;
 use crate::error::AppError;
-use crate::model::{AgentRun, DashboardQuery};
+use crate::model::{AgentRun, DashboardQuery, RunCursor, RunFilter, RunSort};
+use crate::server::db::{begin_scoped, Principal};
 use crate::server::runs;
 use crate::server::state::AppState;
 use axum::body::{Body, Bytes};
@@ -12,7 +15,11 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use sqlx::PgPool;
 use std::collections::HashMap;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use uuid::Uuid;
 
 const CSV_HEADER: &[&str] = &[
     "id",
@@ -53,24 +60,26 @@ pub async fn export(
     }
     let filter = view.filter();
     filter.validate()?;
-    let mut tx = caller.begin(&state).await?;
-    let (sender, rows) = futures::channel::mpsc::channel(256);
-    let sort = view.sort;
-    tokio::spawn(async move {
-        if let Err(err) = runs::stream_matching(&mut tx, &filter, sort, sender).await {
-            tracing::warn!("export: {err}");
-        }
-        let _ = tx.commit().await;
-    });
+    let who = caller.0.principal();
+    let slot = state.exports.start(who.user_id).ok_or_else(|| {
+        AppError::QuotaExceeded(
+            "an export of yours is still running; wait for it to finish (one at a time)".into(),
+        )
+    })?;
+    let pages = pages(state.pool.clone(), who, filter, view.sort);
     let mut first = true;
-    let body = rows.map(move |row: Result<AgentRun, sqlx::Error>| {
+    let body = pages.map(move |page: Result<Vec<AgentRun>, AppError>| {
+        // Held until the body ends, finished or abandoned: then the next export may start.
+        let _slot = &slot;
         // A database error mid-way ends the body abruptly: the client sees a broken transfer,
         // never a silently short file.
-        let run = row.map_err(|err| AppError::internal(format!("export: {err}")))?;
-        let chunk = match format {
-            Format::Csv => csv_row(&run),
-            Format::Json => json_row(&run, std::mem::take(&mut first)),
-        };
+        let mut chunk = Vec::new();
+        for run in page? {
+            match format {
+                Format::Csv => chunk.extend(csv_row(&run)),
+                Format::Json => chunk.extend(json_row(&run, std::mem::take(&mut first))),
+            }
+        }
         Ok::<Bytes, AppError>(Bytes::from(chunk))
     });
     let (head, tail, content_type, extension) = match format {
@@ -103,11 +112,96 @@ pub async fn export(
         .into_response())
 }
 
+/// Runs exported per database read.
+const EXPORT_PAGE: u32 = 500;
+
+/// Every run matching `filter` in `sort` order, a page at a time, each page read in its own short
+/// transaction through the same keyset pages the dashboard reads.
+fn pages(
+    pool: PgPool,
+    who: Principal,
+    filter: RunFilter,
+    sort: RunSort,
+) -> impl futures::Stream<Item = Result<Vec<AgentRun>, AppError>> + Send {
+    futures::stream::unfold(Some(None::<RunCursor>), move |after| {
+        let (pool, filter) = (pool.clone(), filter.clone());
+        async move {
+            let after = after?;
+            let page = async {
+                let mut tx = begin_scoped(&pool, who).await?;
+                let page = runs::page(&mut tx, &filter, sort, after, EXPORT_PAGE).await?;
+                tx.commit().await?;
+                Ok::<_, AppError>(page)
+            }
+            .await;
+            match page {
+                Ok(page) => {
+                    let next = match page.next_cursor.as_deref().map(RunCursor::decode) {
+                        Some(Ok(cursor)) => Some(Some(cursor)),
+                        _ => None,
+                    };
+                    (!page.runs.is_empty() || next.is_some()).then_some((Ok(page.runs), next))
+                }
+                Err(err) => Some((Err(err), None)),
+            }
+        }
+    })
+}
+
+/// The users with an export running in this process.
+#[derive(Default)]
+pub struct OpenExports {
+    running: Mutex<HashSet<Uuid>>,
+}
+
+/// One running export; dropping it (the body finished or was abandoned) lets the next start.
+pub struct ExportSlot {
+    exports: Arc<OpenExports>,
+    user: Uuid,
+}
+
+impl OpenExports {
+    pub fn start(self: &Arc<Self>, user: Uuid) -> Option<ExportSlot> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.insert(user).then(|| ExportSlot {
+            exports: Arc::clone(self),
+            user,
+        })
+    }
+}
+
+impl Drop for ExportSlot {
+    fn drop(&mut self) {
+        let mut running = self
+            .exports
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        running.remove(&self.user);
+    }
+}
+
 fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     // writing to a Vec cannot fail
-    let _ = writer.write_record(fields);
+    let cells = fields
+        .into_iter()
+        .map(|field| match neutralise_formula(field) {
+            std::borrow::Cow::Borrowed(cell) => std::borrow::Cow::Borrowed(cell.as_bytes()),
+            std::borrow::Cow::Owned(cell) => std::borrow::Cow::Owned(cell.into_bytes()),
+        });
+    let _ = writer.write_record(cells);
     writer.into_inner().unwrap_or_default()
+}
+
+/// A cell a spreadsheet would run as a formula (it starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return) gets a leading `'`, so it is shown as the text it is (OWASP, CSV injection).
+fn neutralise_formula(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
 }
 
 fn csv_row(run: &AgentRun) -> Vec<u8> {
@@ -154,6 +248,24 @@ fn json_row(run: &AgentRun, first: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralised() {
+        let line = csv_line([
+            "=HYPERLINK(\"http://evil.example\")",
+            "+1",
+            "-2",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "plain",
+            "a=b",
+        ]);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "\"'=HYPERLINK(\"\"http://evil.example\"\")\",'+1,'-2,'@SUM(A1),'\tx,\"'\rx\",plain,a=b\n"
+        );
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

@@ -2,7 +2,7 @@
 //! (or a browser session), plus the paths of the system runwire replaces. Every error leaves through
 //! `AppError`'s one `IntoResponse`: `{ "error": ..., "code": ... }` with the matching status.
 
-mod export;
+pub mod export;
 pub mod idempotency;
 mod legacy;
 pub mod openapi;
@@ -10,7 +10,7 @@ mod ops;
 mod runs;
 
 use crate::error::AppError;
-use crate::server::auth::{AuthMethod, Identity};
+use crate::server::auth::{Identity, Scope};
 use crate::server::db::{begin_scoped, ScopedTx};
 use crate::server::state::AppState;
 use axum::body::Bytes;
@@ -78,7 +78,8 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 
-/// Requests per second and burst allowed per API token (per user for browser sessions), per process.
+/// Requests per second and burst allowed per user (whatever token or session they use), per process:
+/// minting more tokens does not buy more requests.
 pub type ApiLimiter = governor::DefaultKeyedRateLimiter<Uuid>;
 
 pub fn limiter(per_second: u32, burst: u32) -> Arc<ApiLimiter> {
@@ -89,7 +90,8 @@ pub fn limiter(per_second: u32, burst: u32) -> Arc<ApiLimiter> {
     ))
 }
 
-/// The authenticated, rate-limited caller of an API request.
+/// The authenticated, rate-limited caller of an API request, allowed what the request does: reads
+/// need the `runs:read` scope, writes `runs:write`.
 pub struct Caller(pub Identity);
 
 impl<S> FromRequestParts<S> for Caller
@@ -105,12 +107,13 @@ where
             .get::<Identity>()
             .cloned()
             .ok_or(AppError::Unauthorized)?;
-        let key = match identity.via {
-            AuthMethod::ApiToken { token_id } => token_id,
-            AuthMethod::Session => identity.user.id,
+        let needed = match parts.method {
+            axum::http::Method::GET | axum::http::Method::HEAD => Scope::RunsRead,
+            _ => Scope::RunsWrite,
         };
+        let identity = identity.require(needed)?;
         let limiter = AppState::from_ref(state).api_limiter;
-        if let Err(not_until) = limiter.check_key(&key) {
+        if let Err(not_until) = limiter.check_key(&identity.user.id) {
             let wait = not_until.wait_time_from(governor::clock::Clock::now(
                 &governor::clock::DefaultClock::default(),
             ));

@@ -29,6 +29,7 @@ pub fn SignInPage() -> impl IntoView {
                     let demo = session.info.await.map(|info| info.demo_available).unwrap_or(false);
                     demo.then(|| view! {
                         <ActionForm action=session.sign_in_demo attr:class="demo-form">
+                            <input type="hidden" name="next" prop:value=next/>
                             <button type="submit" class="button">"Try the demo"</button>
                             <FormError error=demo_error/>
                         </ActionForm>

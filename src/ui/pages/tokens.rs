@@ -1,8 +1,9 @@
 use crate::api::tokens::{list_tokens, CreateToken, RevokeToken};
-use crate::model::ApiToken;
+use crate::model::{ApiToken, TokenScope, UserRole};
 use crate::ui::components::{ErrorPanel, FormError};
 use crate::ui::format::timestamp;
 use crate::ui::session::action_error;
+use crate::ui::session::Session;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -29,12 +30,36 @@ pub fn TokensPage() -> impl IntoView {
             <h1>"API tokens"</h1>
             <p class="muted">
                 "Agents send a token as " <code>"Authorization: Bearer <token>"</code>
-                " to report runs. A token acts as you; revoke it when an agent no longer needs it."
+                " to report runs. A token does only what its scopes allow; give it an expiry and "
+                "revoke it when an agent no longer needs it."
             </p>
-            <ActionForm action=create attr:class="inline-create">
+            <ActionForm action=create attr:class="token-create">
                 <label class="field">
                     <span>"Name"</span>
                     <input type="text" name="name" required placeholder="e.g. nightly-research-agent"/>
+                </label>
+                <fieldset class="field scopes">
+                    <legend>"Scopes"</legend>
+                    <ScopeBox name="write" scope=TokenScope::RunsWrite checked=true/>
+                    <ScopeBox name="read" scope=TokenScope::RunsRead checked=false/>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let admin = Session::expect().info.await.ok()
+                                .and_then(|info| info.user)
+                                .is_some_and(|user| user.role == UserRole::Admin);
+                            admin.then(|| view! { <ScopeBox name="admin" scope=TokenScope::Admin checked=false/> })
+                        })}
+                    </Transition>
+                </fieldset>
+                <label class="field">
+                    <span>"Expires"</span>
+                    <select name="expires_in">
+                        <option value="7d">"in 7 days"</option>
+                        <option value="30d">"in 30 days"</option>
+                        <option value="90d" selected>"in 90 days"</option>
+                        <option value="365d">"in a year"</option>
+                        <option value="">"never"</option>
+                    </select>
                 </label>
                 <button type="submit" class="button primary">"Create token"</button>
             </ActionForm>
@@ -70,7 +95,9 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeToken>) -> impl 
                 <tr data-token-state=state>
                     <td>{token.name.clone()}</td>
                     <td><code>{format!("{}…", token.prefix)}</code></td>
+                    <td data-testid="token-scopes">{token.scopes.join(", ")}</td>
                     <td>{timestamp(token.created_at)}</td>
+                    <td>{token.expires_at.map(timestamp).unwrap_or_else(|| "never".to_owned())}</td>
                     <td>{token.last_used_at.map(timestamp).unwrap_or_else(|| "never".to_owned())}</td>
                     <td>
                         {match token.revoked_at {
@@ -94,7 +121,9 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeToken>) -> impl 
                 <tr>
                     <th scope="col">"Name"</th>
                     <th scope="col">"Token"</th>
+                    <th scope="col">"Scopes"</th>
                     <th scope="col">"Created"</th>
+                    <th scope="col">"Expires"</th>
                     <th scope="col">"Last used"</th>
                     <th scope="col">"State"</th>
                 </tr>
@@ -103,4 +132,16 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeToken>) -> impl 
         </table>
     }
     .into_any()
+}
+
+/// One scope's checkbox in the create form.
+#[component]
+fn ScopeBox(name: &'static str, scope: TokenScope, checked: bool) -> impl IntoView {
+    view! {
+        <label class="check">
+            <input type="checkbox" name=name value="on" checked=checked/>
+            <code>{scope.as_str()}</code>
+            <span class="muted">{scope.describe()}</span>
+        </label>
+    }
 }
