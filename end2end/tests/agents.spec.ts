@@ -1,4 +1,4 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect, Page } from './fixtures';
 import { signUpFresh, waitForHydration } from './helpers';
 
 async function openAgents(page: Page) {

@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { signInAsDemo, waitForHydration } from './helpers';
 
 test('landing page renders with the main navigation', async ({ page }) => {

@@ -1,4 +1,4 @@
-import { test, expect } from '@playwright/test';
+import { test, expect } from './fixtures';
 import { signIn, waitForHydration } from './helpers';
 
 test('a signed-out visit to the dashboard lands on sign-in, then returns there', async ({ page }) => {

@@ -1,4 +1,4 @@
-import { test, expect, Page } from '@playwright/test';
+import { test, expect, Page } from './fixtures';
 import { agentCall, createToken, signUpFresh, startRun, waitForHydration } from './helpers';
 
 const rows = (page: Page) => page.locator('table.runs-table tbody tr');

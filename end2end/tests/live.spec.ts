@@ -1,4 +1,4 @@
-import { test, expect, Page, WebSocketRoute } from '@playwright/test';
+import { test, expect, Page, WebSocketRoute } from './fixtures';
 import { createToken, signInAsDemo, startRun, waitForHydration } from './helpers';
 
 async function progress(page: Page, token: string, run: string, percent: number, step: string) {
