@@ -56,7 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if let Some(runs) = runs {
                 let started = std::time::Instant::now();
                 let mut conn = runwire::server::db::connect_owner(&db.owner_options).await?;
-                let made = runwire::server::bulk_seed::generate(
+                let made = runwire::server::seed::bulk::generate(
                     &mut conn,
                     user.id,
                     runs,

@@ -9,7 +9,7 @@ use runwire::model::{
     AgentRun, CurrentUser, DashboardSummary, RunPage, RunSort, RunStatus, StatsWindow, UserRole,
 };
 use runwire::server::publisher::AgentEventPublisher;
-use runwire::server::runs::{self, SeedRun};
+use runwire::server::seed::{self, SeedRun};
 use serde_json::{json, Value};
 use std::collections::HashSet;
 use uuid::Uuid;
@@ -42,7 +42,7 @@ async fn insert(app: &TestApp, user: &CurrentUser, runs: &[Fixture]) -> Vec<Uuid
         let created: DateTime<Utc> = now - run.age;
         let started = created + Duration::seconds(1);
         ids.push(
-            runs::insert_seed(
+            seed::insert_seed(
                 &mut tx,
                 &SeedRun {
                     agent_name: run.agent,

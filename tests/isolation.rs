@@ -8,7 +8,7 @@ use chrono::Utc;
 use common::{TestApp, TestDb};
 use runwire::error::AppError;
 use runwire::model::{AgentRun, ApiToken, RunPage, RunStats, RunStatus, UserRole};
-use runwire::server::runs::{self, SeedRun};
+use runwire::server::seed::{self, SeedRun};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -43,7 +43,7 @@ async fn world() -> World {
                 started_at: Some(now),
                 completed_at: None,
             };
-            ids.push(runs::insert_seed(&mut tx, &run).await.unwrap());
+            ids.push(seed::insert_seed(&mut tx, &run).await.unwrap());
         }
         tx.commit().await.unwrap();
     }

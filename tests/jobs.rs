@@ -15,7 +15,7 @@ use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::jobs::alerts::{AlertConfig, Alerter};
 use runwire::server::jobs::{store, Clock, JobsConfig, Scheduler, Trigger};
 use runwire::server::publisher::AgentEventPublisher;
-use runwire::server::runs::{self, SeedRun};
+use runwire::server::seed::{self, SeedRun};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,7 +69,7 @@ async fn seed(
     took: Option<i64>,
 ) -> Uuid {
     let mut tx = app.db.scoped(user).await;
-    let id = runs::insert_seed(
+    let id = seed::insert_seed(
         &mut tx,
         &SeedRun {
             agent_name: agent,

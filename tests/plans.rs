@@ -6,7 +6,8 @@ mod common;
 
 use common::TestDb;
 use runwire::model::{RunFilter, RunSort, RunStatus, StatsWindow, UserRole};
-use runwire::server::{bulk_seed, runs};
+use runwire::server::runs;
+use runwire::server::seed::bulk as bulk_seed;
 use serde_json::Value;
 
 /// Every node of a plan, depth first.

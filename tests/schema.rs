@@ -7,7 +7,8 @@ use chrono::Utc;
 use common::TestDb;
 use runwire::error::AppError;
 use runwire::model::{RunSort, RunStatus, StatsWindow, UserRole};
-use runwire::server::runs::{self, SeedRun};
+use runwire::server::runs;
+use runwire::server::seed::{self, SeedRun};
 use sqlx::postgres::PgListener;
 use sqlx::Row;
 use uuid::Uuid;
@@ -62,7 +63,7 @@ async fn update_trigger_enforces_the_table_on_all_121_pairs() {
     for from in RunStatus::ALL {
         for to in RunStatus::ALL {
             let mut tx = db.scoped(&user).await;
-            let id = runs::insert_seed(&mut tx, &seed(from)).await.unwrap();
+            let id = seed::insert_seed(&mut tx, &seed(from)).await.unwrap();
             let result = sqlx::query(
                 "UPDATE agent_runs SET status = $2,
                         completed_at = CASE WHEN run_status_is_terminal($2) THEN now() END
@@ -94,7 +95,7 @@ async fn progress_moves_forward_within_an_attempt_only() {
     let db = TestDb::new().await;
     let user = db.user("progress@example.com", UserRole::User).await;
     let mut tx = db.scoped(&user).await;
-    let id = runs::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+    let id = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -151,7 +152,7 @@ async fn check_constraints_name_the_field() {
         let mut run = seed(RunStatus::Pending);
         run.agent_name = agent;
         run.task = task;
-        let err = runs::insert_seed(&mut tx, &run).await.unwrap_err();
+        let err = seed::insert_seed(&mut tx, &run).await.unwrap_err();
         assert!(
             matches!(AppError::from(err), AppError::Validation { field: ref f, .. } if f == field),
             "{field}"
@@ -161,7 +162,7 @@ async fn check_constraints_name_the_field() {
     let mut tx = db.scoped(&user).await;
     let mut run = seed(RunStatus::Completed);
     run.completed_at = None;
-    assert!(runs::insert_seed(&mut tx, &run).await.is_err());
+    assert!(seed::insert_seed(&mut tx, &run).await.is_err());
 }
 
 #[tokio::test]
@@ -169,7 +170,7 @@ async fn events_are_append_only_for_the_application() {
     let db = TestDb::new().await;
     let user = db.user("append@example.com", UserRole::User).await;
     let mut tx = db.scoped(&user).await;
-    runs::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+    seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -203,7 +204,7 @@ async fn every_event_insert_notifies_its_id_and_owner_only() {
     listener.listen("agent_run_events").await.unwrap();
 
     let mut tx = db.scoped(&user).await;
-    let run_id = runs::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+    let run_id = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -251,7 +252,7 @@ async fn row_level_security_isolates_users_and_lets_admins_see_all() {
     for user in [&alice, &bob] {
         let mut tx = db.scoped(user).await;
         ids.push(
-            runs::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+            seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
                 .await
                 .unwrap(),
         );
@@ -375,11 +376,11 @@ async fn stats_function_counts_exactly() {
         run.completed_at = status
             .is_terminal()
             .then(|| created + chrono::Duration::seconds(seconds));
-        runs::insert_seed(&mut tx, &run).await.unwrap();
+        seed::insert_seed(&mut tx, &run).await.unwrap();
     }
     tx.commit().await.unwrap();
     let mut tx = db.scoped(&other).await;
-    runs::insert_seed(&mut tx, &seed(RunStatus::Failed))
+    seed::insert_seed(&mut tx, &seed(RunStatus::Failed))
         .await
         .unwrap();
     tx.commit().await.unwrap();

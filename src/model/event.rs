@@ -21,6 +21,18 @@ pub enum RunEventKind {
 }
 
 impl RunEventKind {
+    /// The event that records a move to `status`: the ending's own kind for the four endings,
+    /// `status` for any other.
+    pub const fn for_status(status: RunStatus) -> RunEventKind {
+        match status {
+            RunStatus::Completed => RunEventKind::Completed,
+            RunStatus::Failed => RunEventKind::Failed,
+            RunStatus::Cancelled => RunEventKind::Cancelled,
+            RunStatus::TimedOut => RunEventKind::TimedOut,
+            _ => RunEventKind::Status,
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             RunEventKind::Started => "started",

@@ -215,7 +215,7 @@ impl AgentRun {
                 check_step(step)?;
                 self.move_to(*status, now)?;
                 self.set_step(step);
-                (status_event_kind(*status), json!({}))
+                (RunEventKind::for_status(*status), json!({}))
             }
             RunUpdate::Verification { passed, evidence } => {
                 check_size("evidence", evidence, EVIDENCE_MAX_BYTES)?;
@@ -418,15 +418,6 @@ fn json_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(usize::MAX / 4, |v| v.len())
 }
 
-fn status_event_kind(status: RunStatus) -> RunEventKind {
-    match status {
-        RunStatus::Completed => RunEventKind::Completed,
-        RunStatus::Failed => RunEventKind::Failed,
-        RunStatus::Cancelled => RunEventKind::Cancelled,
-        RunStatus::TimedOut => RunEventKind::TimedOut,
-        _ => RunEventKind::Status,
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -2,7 +2,6 @@
 
 pub mod app;
 pub mod auth;
-pub mod bulk_seed;
 pub mod bus;
 pub mod cli;
 pub mod db;

@@ -3,6 +3,7 @@
 //! load (inside the transaction, so a failed load leaves them on) and the rollup is rebuilt after.
 //! Run it while no server is serving: it locks both tables until it commits.
 
+use crate::model::{RunEventKind, RunStatus};
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -163,7 +164,7 @@ struct GeneratedRun {
     user_id: Uuid,
     agent: &'static str,
     task: String,
-    status: &'static str,
+    status: RunStatus,
     progress: f32,
     step: &'static str,
     error: Option<&'static str>,
@@ -181,13 +182,18 @@ impl GeneratedRun {
         let started = created + Duration::milliseconds(rng.gen_range(50..3_000));
         let active = total - i <= ACTIVE_NEWEST;
         let status = if active {
-            ["in_progress", "queued", "verifying", "retrying"][rng.gen_range(0..4)]
+            [
+                RunStatus::InProgress,
+                RunStatus::Queued,
+                RunStatus::Verifying,
+                RunStatus::Retrying,
+            ][rng.gen_range(0..4)]
         } else {
             match rng.gen_range(0..100) {
-                0..=79 => "completed",
-                80..=91 => "failed",
-                92..=96 => "cancelled",
-                _ => "timed_out",
+                0..=79 => RunStatus::Completed,
+                80..=91 => RunStatus::Failed,
+                92..=96 => RunStatus::Cancelled,
+                _ => RunStatus::TimedOut,
             }
         };
         let completed =
@@ -205,13 +211,13 @@ impl GeneratedRun {
             agent,
             task,
             status,
-            progress: if status == "completed" {
+            progress: if status == RunStatus::Completed {
                 100.0
             } else {
                 rng.gen_range(0..100) as f32
             },
             step: STEPS[rng.gen_range(0..STEPS.len())],
-            error: (status == "failed").then_some("tool call failed: upstream returned HTTP 503"),
+            error: (status == RunStatus::Failed).then_some("tool call failed: upstream returned HTTP 503"),
             created,
             started,
             completed,
@@ -245,17 +251,14 @@ impl GeneratedRun {
             .completed
             .unwrap_or(self.started + Duration::seconds(30));
         let span = (end - self.started).num_milliseconds().max(1);
-        let terminal = matches!(
-            self.status,
-            "completed" | "failed" | "cancelled" | "timed_out"
-        );
+        let terminal = self.status.is_terminal();
         for n in 0..count {
             let at = self.started + Duration::milliseconds(span * i64::from(n) / i64::from(count));
             let last = n + 1 == count;
             let (kind, status) = match (n, last && terminal) {
-                (_, true) => (self.status, self.status),
-                (0, _) => ("started", "in_progress"),
-                _ => ("progress", "in_progress"),
+                (_, true) => (RunEventKind::for_status(self.status), self.status),
+                (0, _) => (RunEventKind::Started, RunStatus::InProgress),
+                _ => (RunEventKind::Progress, RunStatus::InProgress),
             };
             let progress = if last && terminal {
                 self.progress

@@ -3,7 +3,10 @@
 
 use crate::model::{CurrentUser, RunStatus, UserRole};
 use crate::server::db::{begin_scoped, Principal};
-use crate::server::runs::{self, SeedRun};
+pub mod bulk;
+mod store;
+
+pub use store::{insert_seed, SeedRun};
 use crate::server::{password, users};
 use chrono::{Duration, Utc};
 use serde_json::json;
@@ -21,13 +24,9 @@ pub async fn seed_demo(pool: &PgPool) -> anyhow::Result<CurrentUser> {
         role: user.role,
     };
     let mut tx = begin_scoped(pool, principal).await?;
-    let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM agent_runs WHERE user_id = $1")
-        .bind(user.id)
-        .fetch_one(tx.conn())
-        .await?;
-    if existing == 0 {
+    if store::count_runs(&mut tx).await? == 0 {
         for run in demo_runs() {
-            runs::insert_seed(&mut tx, &run).await?;
+            insert_seed(&mut tx, &run).await?;
         }
     }
     tx.commit().await?;

@@ -1,0 +1,136 @@
+//! The runs repository: every SQL statement on `agent_runs`, in rooms by concept: the writes and
+//! single-run reads here, list pages and the filter-to-SQL builder in [`page`], totals from the hourly
+//! rollup in [`rollup`]. Each function takes a [`ScopedTx`], so row-level security is always on.
+
+mod filter;
+mod page;
+mod rollup;
+
+pub use filter::push_matching_ids;
+pub use page::{explain_page, page};
+pub use rollup::{agent_names, explain_stats, stats, trend};
+
+use crate::model::{AgentRun, NewRun};
+use crate::server::db::ScopedTx;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The columns of a full [`AgentRun`], in its field order.
+pub(crate) const RUN_COLUMNS: &str =
+    "id, task_id, user_id, agent_name, task, status, progress_percent, current_step, \
+     attempt, result, error, verification_evidence, metadata, tokens_in, tokens_out, cost_usd, \
+     created_at, started_at, completed_at, updated_at";
+
+/// Creates a run for the scoped user.
+pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::Error> {
+    let user_id = tx.principal().user_id;
+    sqlx::query_as(&format!(
+        "INSERT INTO agent_runs (user_id, task_id, agent_name, task, status, current_step, metadata,
+                                 started_at)
+         VALUES ($1, coalesce($2, gen_random_uuid()), $3, $4, $5, $6, coalesce($7, '{{}}'::jsonb),
+                 CASE WHEN $5 = 'in_progress'::run_status THEN now() END)
+         RETURNING {RUN_COLUMNS}"
+    ))
+    .bind(user_id)
+    .bind(new.task_id)
+    .bind(&new.agent_name)
+    .bind(&new.task)
+    .bind(new.status)
+    .bind(&new.step)
+    .bind(&new.metadata)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// A run with a figure read in the same statement.
+#[derive(sqlx::FromRow)]
+struct RunWith<T> {
+    #[sqlx(flatten)]
+    run: AgentRun,
+    figure: T,
+}
+
+/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time,
+/// and the transaction's time: the time its events are stamped with, so a run rebuilt from its events
+/// has the very timestamps of the stored one.
+pub async fn lock(
+    tx: &mut ScopedTx,
+    id: Uuid,
+) -> Result<Option<(AgentRun, DateTime<Utc>)>, sqlx::Error> {
+    let row: Option<RunWith<DateTime<Utc>>> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS}, now() AS figure FROM agent_runs WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|row| (row.run, row.figure)))
+}
+
+/// Writes the small fields of a run's state: enough for the database's transition guard to see a
+/// status change within a batch. [`save`] writes the rest once the batch is done.
+pub async fn save_state(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                started_at = $6, completed_at = $7
+         WHERE id = $1",
+    )
+    .bind(run.id)
+    .bind(run.status)
+    .bind(run.progress_percent)
+    .bind(&run.current_step)
+    .bind(run.attempt)
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}
+
+/// Writes every field an update may change.
+pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                result = $6, error = $7, verification_evidence = $8, started_at = $9,
+                completed_at = $10
+         WHERE id = $1",
+    )
+    .bind(run.id)
+    .bind(run.status)
+    .bind(run.progress_percent)
+    .bind(&run.current_step)
+    .bind(run.attempt)
+    .bind(&run.result)
+    .bind(&run.error)
+    .bind(sqlx::types::Json(&run.verification_evidence))
+    .bind(run.started_at)
+    .bind(run.completed_at)
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}
+
+/// The runs with these ids (those the scoped user may see), each with the newest of its events the
+/// row reflects: read in one statement, so the pair is consistent.
+pub async fn by_ids_as_of(
+    tx: &mut ScopedTx,
+    ids: &[Uuid],
+) -> Result<Vec<(AgentRun, i64)>, sqlx::Error> {
+    let rows: Vec<RunWith<i64>> = sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS},
+                coalesce((SELECT max(e.id) FROM agent_run_events e WHERE e.run_id = r.id), 0) AS figure
+         FROM agent_runs r WHERE id = ANY($1)"
+    ))
+    .bind(ids)
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows.into_iter().map(|row| (row.run, row.figure)).collect())
+}
+
+pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(tx.conn())
+    .await
+}
