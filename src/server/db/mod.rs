@@ -169,6 +169,18 @@ async fn prepare_app_role(owner: &PgConnectOptions) -> Result<String, DbError> {
     Ok(password)
 }
 
+/// One round trip to the database.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT 1").execute(pool).await.map(drop)
+}
+
+/// The newest migration applied to the database (0: none).
+pub async fn applied_migration(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
+        .fetch_one(pool)
+        .await
+}
+
 pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, DbError> {
     let options = options.clone().disable_statement_logging();
     tokio::time::timeout(

@@ -6,6 +6,7 @@
 use crate::model::{AgentRun, RunEventKind};
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
+use crate::server::jobs::store;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -122,16 +123,8 @@ impl Alerter {
         run: &AgentRun,
     ) -> Result<Option<(i64, i64)>, sqlx::Error> {
         let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
-        let (failed, finished): (i64, i64) = sqlx::query_as(
-            "SELECT coalesce(sum(failed), 0)::bigint,
-                    coalesce(sum(completed + failed + cancelled + timed_out), 0)::bigint
-             FROM run_rollup_hourly
-             WHERE user_id = $1 AND agent_name = $2 AND hour >= now() - interval '24 hours'",
-        )
-        .bind(run.user_id)
-        .bind(&run.agent_name)
-        .fetch_one(tx.conn())
-        .await?;
+        let (failed, finished) =
+            store::agent_outcomes_last_day(&mut tx, run.user_id, &run.agent_name).await?;
         tx.commit().await?;
         let above = finished >= self.config.min_finished
             && failed as f64 / finished as f64 > self.config.failure_rate;
@@ -170,14 +163,9 @@ impl Alerter {
 async fn claim(pool: &PgPool, key: &str) -> bool {
     let claimed = async {
         let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
-        let inserted =
-            sqlx::query("INSERT INTO alerts_sent (key) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(key)
-                .execute(tx.conn())
-                .await?
-                .rows_affected();
+        let claimed = store::claim_alert(&mut tx, key).await?;
         tx.commit().await?;
-        Ok::<bool, sqlx::Error>(inserted == 1)
+        Ok::<bool, sqlx::Error>(claimed)
     };
     claimed.await.unwrap_or_else(|err| {
         tracing::warn!("alerts: claiming {key}: {err}");

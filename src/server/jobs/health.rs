@@ -18,7 +18,7 @@ const BUS_LAG_LIMIT_MS: f64 = 2_000.0;
 
 pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
     let started = Instant::now();
-    let db = sqlx::query("SELECT 1").execute(&scheduler.pool).await;
+    let db = crate::server::db::ping(&scheduler.pool).await;
     let db_latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let probe = probe_bus(scheduler).await;
     let (jobs_waiting, jobs_running) = scheduler.agents.queue_counts().await.unwrap_or((-1, -1));

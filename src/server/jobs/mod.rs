@@ -172,19 +172,11 @@ impl Scheduler {
         // Held on one connection for the whole run: a second run of the same job waits its turn
         // (skips), and a crashed process releases it with its connection.
         let mut lock = self.pool.acquire().await?;
-        let key = format!("runwire-job:{}", job.as_str());
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-            .bind(&key)
-            .fetch_one(&mut *lock)
-            .await?;
-        if !locked {
+        if !store::try_lock_job(&mut lock, job.as_str()).await? {
             return Ok(None);
         }
         let outcome = self.fire_locked(job, scheduled_for, trigger).await;
-        let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-            .bind(&key)
-            .execute(&mut *lock)
-            .await;
+        let _ = store::unlock_job(&mut lock, job.as_str()).await;
         outcome
     }
 

@@ -205,3 +205,48 @@ pub async fn recent_reports(
     query.push(" ORDER BY day DESC LIMIT ").push_bind(limit);
     query.build_query_as().fetch_all(tx.conn()).await
 }
+
+/// Claims an alert by its key; false when it was already claimed (by this or another replica).
+pub async fn claim_alert(tx: &mut ScopedTx, key: &str) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query("INSERT INTO alerts_sent (key) VALUES ($1) ON CONFLICT DO NOTHING")
+        .bind(key)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// (failed, finished) runs of one agent of a user over the last 24 hours, from the rollup.
+pub async fn agent_outcomes_last_day(
+    tx: &mut ScopedTx,
+    user_id: uuid::Uuid,
+    agent_name: &str,
+) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(sum(failed), 0)::bigint,
+                coalesce(sum(completed + failed + cancelled + timed_out), 0)::bigint
+         FROM run_rollup_hourly
+         WHERE user_id = $1 AND agent_name = $2 AND hour >= now() - interval '24 hours'",
+    )
+    .bind(user_id)
+    .bind(agent_name)
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Takes the advisory lock of `job` on `conn` (a session lock: it lives as long as the connection
+/// or until [`unlock_job`]); false when another session holds it.
+pub async fn try_lock_job(conn: &mut sqlx::PgConnection, job: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('runwire-job:' || $1))")
+        .bind(job)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn unlock_job(conn: &mut sqlx::PgConnection, job: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('runwire-job:' || $1))")
+        .bind(job)
+        .execute(conn)
+        .await
+        .map(drop)
+}

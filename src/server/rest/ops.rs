@@ -57,11 +57,7 @@ pub async fn health() -> Json<serde_json::Value> {
 
 /// Readiness: 200 when this instance can serve, 503 naming what is missing.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let database = sqlx::query_scalar::<_, i64>(
-        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success",
-    )
-    .fetch_one(&state.pool)
-    .await;
+    let database = crate::server::db::applied_migration(&state.pool).await;
     let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
     let (database_ok, migrations_ok, applied) = match &database {
         Ok(applied) => (true, *applied >= expected, *applied),
