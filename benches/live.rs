@@ -7,6 +7,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use common::PublisherExt;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::TestDb;

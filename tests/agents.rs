@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::PublisherExt;
 use common::{fast_agents, TestApp, TestDb};
 use runwire::model::{AgentRun, RunEvent, RunEventKind, RunStatus, RunTimeline, UserRole};
 use runwire::server::db::{begin_scoped, Principal};

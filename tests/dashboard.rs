@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::PublisherExt;
 use chrono::{DateTime, Duration, Utc};
 use common::{principal, TestApp, TestDb};
 use runwire::model::{

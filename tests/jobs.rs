@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::PublisherExt;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;

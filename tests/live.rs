@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::PublisherExt;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::{principal, TestApp, TestDb};

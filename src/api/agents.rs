@@ -24,29 +24,18 @@ pub async fn trigger_agent_run(
 /// Cancels one of the caller's runs; its agent stops at once. A finished run is a 409.
 #[server(endpoint = "cancel_run", input = Json)]
 pub async fn cancel_run(id: Uuid) -> Result<AgentRun, AppError> {
+    use crate::model::RunUpdate;
     use crate::server::auth::Scope;
-    use crate::server::publisher::AgentEventPublisher;
     let who = super::ssr::require_scope(Scope::RunsWrite)?.principal();
-    AgentEventPublisher::new(super::ssr::state().pool)
-        .cancel_run(who, id, Some("Cancelled by the user".into()))
-        .await
+    let cancel = RunUpdate::Cancel {
+        reason: Some("Cancelled by the user".into()),
+    };
+    super::ssr::state().publisher.apply(who, id, cancel).await
 }
 
 /// One of the caller's runs with its event history; another user's run is "not found".
 #[server(endpoint = "get_run_timeline", input = Json)]
 pub async fn get_run_timeline(id: Uuid) -> Result<RunTimeline, AppError> {
-    use crate::server::{events, runs};
-    // Read the cursor first: everything up to it is settled, so the events read next include it all.
-    let last_event_id = super::ssr::state().bus.last_event_id();
-    let mut tx = super::ssr::scoped_tx().await?;
-    let run = runs::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
-    let (events, earlier_events) =
-        events::newest_for_run(&mut tx, id, crate::model::TIMELINE_MAX_EVENTS).await?;
-    tx.commit().await?;
-    Ok(RunTimeline {
-        run,
-        events,
-        earlier_events,
-        last_event_id,
-    })
+    let who = super::ssr::reader()?;
+    super::ssr::state().reader.timeline(who, id).await
 }

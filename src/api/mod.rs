@@ -12,7 +12,7 @@ pub mod tokens;
 pub(crate) mod ssr {
     use crate::error::AppError;
     use crate::server::auth::{Identity, Scope};
-    use crate::server::db::{begin_scoped, ScopedTx};
+    use crate::server::db::{begin_scoped, Principal, ScopedTx};
     use crate::server::state::AppState;
     use crate::server::web::ClientAddr;
     use axum::http::request::Parts;
@@ -40,10 +40,14 @@ pub(crate) mod ssr {
         require_identity()?.require(scope)
     }
 
+    /// Who reads, when the caller may read runs.
+    pub fn reader() -> Result<Principal, AppError> {
+        Ok(require_scope(Scope::RunsRead)?.principal())
+    }
+
     /// A transaction scoped to a caller who may read runs, for repository calls.
     pub async fn scoped_tx() -> Result<ScopedTx, AppError> {
-        let principal = require_scope(Scope::RunsRead)?.principal();
-        Ok(begin_scoped(&state().pool, principal).await?)
+        Ok(begin_scoped(&state().pool, reader()?).await?)
     }
 
     /// Where the request came from (trusted proxies taken into account).

@@ -77,6 +77,17 @@ impl RunEvent {
     }
 }
 
+/// Most events of one page of `GET /api/v1/runs/{id}/events`.
+pub const EVENT_PAGE_MAX: i64 = 1000;
+
+/// A page of one run's events, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EventPage {
+    pub events: Vec<RunEvent>,
+    /// Pass as `after` for the next page; None: this was the last.
+    pub next_after: Option<i64>,
+}
+
 /// Events kept in a monitor's timeline; older ones are summarised as a count.
 pub const TIMELINE_MAX_EVENTS: usize = 500;
 

@@ -39,7 +39,7 @@ impl RunFilter {
             }
         }
         if let Some(agent) = &self.agent_name {
-            if !(1..=100).contains(&agent.chars().count()) {
+            if !(1..=super::AGENT_NAME_MAX_CHARS).contains(&agent.chars().count()) {
                 return Err(RunFilterError::AgentNameLength);
             }
         }

@@ -1,11 +1,11 @@
 //! Shared pure types, compiled for the server and the browser. No I/O here.
 
 mod agent;
-mod dashboard;
 mod event;
 mod filter;
 mod jobs;
 mod live;
+mod query;
 mod run;
 mod stats;
 mod status;
@@ -15,13 +15,15 @@ mod user;
 pub use agent::{
     AgentProfile, TriggerError, TriggerRequest, BUILTIN_AGENTS, TRIGGER_TASK_MAX_CHARS,
 };
-pub use dashboard::{DashboardQuery, ACTIVE_CHOICE};
-pub use event::{RunEvent, RunEventKind, RunTimeline, TIMELINE_MAX_EVENTS};
+pub use event::{
+    EventPage, RunEvent, RunEventKind, RunTimeline, EVENT_PAGE_MAX, TIMELINE_MAX_EVENTS,
+};
 pub use filter::{
     MalformedCursor, RunCursor, RunFilter, RunFilterError, RunPage, RunSort, RUN_PAGE_MAX,
     SEARCH_MAX_CHARS,
 };
 pub use jobs::{DailyReport, HealthSample, JobName, JobRun, SystemOverview};
+pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use live::{
     ConnectionState, LiveFrame, LiveMessage, LiveRequest, LiveRunCache, LIVE_FRAME_TAG,
     LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT, LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER,

@@ -8,7 +8,9 @@ use crate::server::jobs::alerts::Alerter;
 use crate::server::jobs::{Scheduler, SystemClock};
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
-use crate::server::{auth, rest, web};
+use crate::server::publisher::AgentEventPublisher;
+use crate::server::read::RunReader;
+use crate::server::{auth, rate_limit, rest, web};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
@@ -222,8 +224,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         leptos_options: leptos_options(config.addr)?,
         pool: pool.clone(),
         demo_user,
-        api_limiter: rest::limiter(config.api_rate, config.api_burst),
+        api_limiter: rate_limit::limiter(config.api_rate, config.api_burst),
         bus: bus.clone(),
+        publisher: AgentEventPublisher::new(pool.clone()),
+        reader: RunReader::new(pool.clone(), bus.clone()),
         live: config.live(),
         live_sockets: Default::default(),
         exports: Default::default(),

@@ -11,6 +11,8 @@ pub mod jobs;
 pub mod live;
 pub mod password;
 pub mod publisher;
+pub mod rate_limit;
+pub mod read;
 pub mod rest;
 pub mod runs;
 pub mod seed;

@@ -7,7 +7,7 @@ use crate::model::{AgentRun, NewRun, RunEventKind, RunStatus, RunUpdate};
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events::{self, NewEvent};
 use crate::server::runs;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -21,24 +21,6 @@ impl AgentEventPublisher {
         AgentEventPublisher { pool }
     }
 
-    pub async fn start_run(
-        &self,
-        who: Principal,
-        task_id: Option<Uuid>,
-        agent_name: &str,
-        task: &str,
-    ) -> Result<AgentRun, AppError> {
-        let new = NewRun {
-            agent_name: agent_name.to_owned(),
-            task: task.to_owned(),
-            task_id,
-            status: RunStatus::InProgress,
-            step: None,
-            metadata: None,
-        };
-        self.create(who, &new).await
-    }
-
     /// Creates a run as described by `new`.
     pub async fn create(&self, who: Principal, new: &NewRun) -> Result<AgentRun, AppError> {
         let mut tx = begin_scoped(&self.pool, who).await?;
@@ -47,69 +29,7 @@ impl AgentEventPublisher {
         Ok(run)
     }
 
-    pub async fn update_progress(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        step: Option<String>,
-        percent: f32,
-    ) -> Result<AgentRun, AppError> {
-        self.apply(who, run_id, RunUpdate::Progress { percent, step })
-            .await
-    }
-
-    pub async fn update_status(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        status: RunStatus,
-        step: Option<String>,
-    ) -> Result<AgentRun, AppError> {
-        self.apply(who, run_id, RunUpdate::Status { status, step })
-            .await
-    }
-
-    pub async fn add_verification(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        passed: bool,
-        evidence: Value,
-    ) -> Result<AgentRun, AppError> {
-        self.apply(who, run_id, RunUpdate::Verification { passed, evidence })
-            .await
-    }
-
-    pub async fn complete_run(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        result: Option<Value>,
-        evidence: Option<Value>,
-    ) -> Result<AgentRun, AppError> {
-        self.apply(who, run_id, RunUpdate::Complete { result, evidence })
-            .await
-    }
-
-    pub async fn fail_run(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        error: &str,
-    ) -> Result<AgentRun, AppError> {
-        let error = error.to_owned();
-        self.apply(who, run_id, RunUpdate::Fail { error }).await
-    }
-
-    pub async fn cancel_run(
-        &self,
-        who: Principal,
-        run_id: Uuid,
-        reason: Option<String>,
-    ) -> Result<AgentRun, AppError> {
-        self.apply(who, run_id, RunUpdate::Cancel { reason }).await
-    }
-
+    /// Applies one update to a run.
     pub async fn apply(
         &self,
         who: Principal,

@@ -5,7 +5,9 @@ use crate::server::demo_agent::AgentRunner;
 use crate::server::jobs::Scheduler;
 use crate::server::live::{LiveConfig, LiveService, OpenSockets};
 use crate::server::rest::export::OpenExports;
-use crate::server::rest::ApiLimiter;
+use crate::server::publisher::AgentEventPublisher;
+use crate::server::rate_limit::ApiLimiter;
+use crate::server::read::RunReader;
 use crate::server::web::WebConfig;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
@@ -23,6 +25,10 @@ pub struct AppState {
     pub api_limiter: Arc<ApiLimiter>,
     /// The process's event hub (one LISTEN connection).
     pub bus: Arc<EventBus>,
+    /// The one write path.
+    pub publisher: AgentEventPublisher,
+    /// The one read path.
+    pub reader: RunReader,
     pub live: LiveConfig,
     /// The live sockets open in this process, per user.
     pub live_sockets: Arc<OpenSockets>,

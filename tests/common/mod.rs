@@ -5,7 +5,9 @@
 pub mod process;
 pub mod ws;
 
-use runwire::model::{CurrentUser, UserRole};
+use runwire::error::AppError;
+use runwire::model::{AgentRun, CurrentUser, NewRun, RunStatus, RunUpdate, UserRole};
+use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::db::{
     self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
 };
@@ -319,7 +321,9 @@ impl TestApp {
             leptos_options: app::leptos_options(addr).unwrap(),
             pool: db.pool.clone(),
             demo_user,
-            api_limiter: runwire::server::rest::limiter(burst, burst),
+            api_limiter: runwire::server::rate_limit::limiter(burst, burst),
+            publisher: runwire::server::publisher::AgentEventPublisher::new(db.pool.clone()),
+            reader: runwire::server::read::RunReader::new(db.pool.clone(), bus.clone()),
             bus,
             agents: runner.clone(),
             jobs: jobs.clone(),
@@ -403,5 +407,101 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+/// The publisher's calls by name, as tests write them: each is one update through
+/// [`AgentEventPublisher::apply`] (or a create).
+#[allow(async_fn_in_trait)]
+pub trait PublisherExt {
+    async fn start_run(
+        &self,
+        who: Principal,
+        task_id: Option<uuid::Uuid>,
+        agent_name: &str,
+        task: &str,
+    ) -> Result<AgentRun, AppError>;
+    async fn update_progress(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        step: Option<String>,
+        percent: f32,
+    ) -> Result<AgentRun, AppError>;
+    async fn complete_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        result: Option<serde_json::Value>,
+        evidence: Option<serde_json::Value>,
+    ) -> Result<AgentRun, AppError>;
+    async fn fail_run(&self, who: Principal, run_id: uuid::Uuid, error: &str)
+        -> Result<AgentRun, AppError>;
+    async fn cancel_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        reason: Option<String>,
+    ) -> Result<AgentRun, AppError>;
+}
+
+impl PublisherExt for AgentEventPublisher {
+    async fn start_run(
+        &self,
+        who: Principal,
+        task_id: Option<uuid::Uuid>,
+        agent_name: &str,
+        task: &str,
+    ) -> Result<AgentRun, AppError> {
+        let new = NewRun {
+            agent_name: agent_name.to_owned(),
+            task: task.to_owned(),
+            task_id,
+            status: RunStatus::InProgress,
+            step: None,
+            metadata: None,
+        };
+        self.create(who, &new).await
+    }
+
+    async fn update_progress(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        step: Option<String>,
+        percent: f32,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Progress { percent, step })
+            .await
+    }
+
+    async fn complete_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        result: Option<serde_json::Value>,
+        evidence: Option<serde_json::Value>,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Complete { result, evidence })
+            .await
+    }
+
+    async fn fail_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        error: &str,
+    ) -> Result<AgentRun, AppError> {
+        let error = error.to_owned();
+        self.apply(who, run_id, RunUpdate::Fail { error }).await
+    }
+
+    async fn cancel_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        reason: Option<String>,
+    ) -> Result<AgentRun, AppError> {
+        self.apply(who, run_id, RunUpdate::Cancel { reason }).await
     }
 }

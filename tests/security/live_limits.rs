@@ -1,5 +1,6 @@
 //! (7) Live socket limits: per user, and a socket ends with its credential.
 
+use crate::common::PublisherExt;
 use crate::common::ws::{Frame, LiveClient};
 use crate::common::{browser, TestApp, TestDb};
 use crate::forgery::session_cookie;

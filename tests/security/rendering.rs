@@ -1,5 +1,6 @@
 //! (12) Rendering never panics, and a panic is a logged 500, never a dropped connection.
 
+use crate::common::PublisherExt;
 use crate::common::{agent, principal, TestApp, TestDb};
 use axum::routing::get;
 use runwire::model::UserRole;

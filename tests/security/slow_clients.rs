@@ -1,5 +1,6 @@
 //! (6) Timeouts and slow clients: exports that never read, slow-loris headers, database timeouts.
 
+use crate::common::PublisherExt;
 use crate::common::process::ServerProcess;
 use crate::common::ws::{Frame, LiveClient};
 use crate::common::{agent, principal, TestApp, TestDb};

@@ -6,7 +6,6 @@ use super::{JobResult, Scheduler};
 use crate::error::AppError;
 use crate::model::{HealthSample, NewRun, RunStatus, UserRole};
 use crate::server::db::{begin_scoped, Principal};
-use crate::server::publisher::AgentEventPublisher;
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -68,9 +67,9 @@ async fn probe_bus(scheduler: &Scheduler) -> Result<Option<f64>, AppError> {
     let owner = probe_user(scheduler).await?;
     // subscribed before publishing, so the event cannot slip past
     let (mut events, _) = scheduler.bus.subscribe();
-    let publisher = AgentEventPublisher::new(scheduler.pool.clone());
     let started = Instant::now();
-    let run = publisher
+    let run = scheduler
+        .publisher
         .create(
             owner,
             &NewRun {
@@ -96,7 +95,11 @@ async fn probe_bus(scheduler: &Scheduler) -> Result<Option<f64>, AppError> {
     .unwrap_or(false);
     let lag = started.elapsed().as_secs_f64() * 1000.0;
     // the probe ends at once; the cleanup job removes it with other old runs
-    publisher.complete_run(owner, run.id, None, None).await?;
+    let done = crate::model::RunUpdate::Complete {
+        result: None,
+        evidence: None,
+    };
+    scheduler.publisher.apply(owner, run.id, done).await?;
     Ok(arrived.then_some(lag))
 }
 

@@ -15,6 +15,7 @@ use crate::model::{JobName, JobRun};
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::demo_agent::AgentRunner;
+use crate::server::publisher::AgentEventPublisher;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use serde_json::{json, Value};
@@ -104,6 +105,8 @@ impl Trigger {
 
 pub struct Scheduler {
     pool: PgPool,
+    /// The health check's probe runs are published like any other run.
+    publisher: AgentEventPublisher,
     bus: Arc<EventBus>,
     agents: Arc<AgentRunner>,
     config: JobsConfig,
@@ -122,6 +125,7 @@ impl Scheduler {
     ) -> Arc<Scheduler> {
         let instance = agents.instance().to_owned();
         Arc::new(Scheduler {
+            publisher: AgentEventPublisher::new(pool.clone()),
             pool,
             bus,
             agents,

@@ -5,18 +5,13 @@
 
 use super::Caller;
 use crate::error::AppError;
-use crate::model::{AgentRun, DashboardQuery, RunCursor, RunFilter, RunSort};
-use crate::server::db::{begin_scoped, Principal};
-use crate::server::runs;
+use crate::model::AgentRun;
 use crate::server::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
-use axum::http::header;
+use axum::extract::State;
+use axum::http::{header, Uri};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use sqlx::PgPool;
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
@@ -46,18 +41,18 @@ enum Format {
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<Query<HashMap<String, String>>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, AppError> {
-    let params = super::query(params)?;
-    let format = match params.get("format").map(String::as_str) {
+    let (view, problems) = super::run_query(&uri, &["format"])?;
+    if !problems.is_empty() {
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        return Err(AppError::BadRequest(messages.join("; ")));
+    }
+    let format = match format_of(&uri).as_deref() {
         None | Some("csv") => Format::Csv,
         Some("json") => Format::Json,
         Some(_) => return Err(AppError::validation("format", "must be csv or json")),
     };
-    let (view, problems) = DashboardQuery::parse(|key| params.get(key).cloned());
-    if !problems.is_empty() {
-        return Err(AppError::BadRequest(problems.join("; ")));
-    }
     let filter = view.filter();
     filter.validate()?;
     let who = caller.0.principal();
@@ -66,7 +61,7 @@ pub async fn export(
             "an export of yours is still running; wait for it to finish (one at a time)".into(),
         )
     })?;
-    let pages = pages(state.pool.clone(), who, filter, view.sort);
+    let pages = state.reader.export(who, filter, view.sort);
     let mut first = true;
     let body = pages.map(move |page: Result<Vec<AgentRun>, AppError>| {
         // Held until the body ends, finished or abandoned: then the next export may start.
@@ -112,40 +107,11 @@ pub async fn export(
         .into_response())
 }
 
-/// Runs exported per database read.
-const EXPORT_PAGE: u32 = 500;
-
-/// Every run matching `filter` in `sort` order, a page at a time, each page read in its own short
-/// transaction through the same keyset pages the dashboard reads.
-fn pages(
-    pool: PgPool,
-    who: Principal,
-    filter: RunFilter,
-    sort: RunSort,
-) -> impl futures::Stream<Item = Result<Vec<AgentRun>, AppError>> + Send {
-    futures::stream::unfold(Some(None::<RunCursor>), move |after| {
-        let (pool, filter) = (pool.clone(), filter.clone());
-        async move {
-            let after = after?;
-            let page = async {
-                let mut tx = begin_scoped(&pool, who).await?;
-                let page = runs::page(&mut tx, &filter, sort, after, EXPORT_PAGE).await?;
-                tx.commit().await?;
-                Ok::<_, AppError>(page)
-            }
-            .await;
-            match page {
-                Ok(page) => {
-                    let next = match page.next_cursor.as_deref().map(RunCursor::decode) {
-                        Some(Ok(cursor)) => Some(Some(cursor)),
-                        _ => None,
-                    };
-                    (!page.runs.is_empty() || next.is_some()).then_some((Ok(page.runs), next))
-                }
-                Err(err) => Some((Err(err), None)),
-            }
-        }
-    })
+/// The `format` parameter of an export.
+fn format_of(uri: &Uri) -> Option<String> {
+    form_urlencoded::parse(uri.query()?.as_bytes())
+        .find(|(key, _)| key == "format")
+        .map(|(_, value)| value.into_owned())
 }
 
 /// The users with an export running in this process.

@@ -4,7 +4,6 @@
 use super::Caller;
 use crate::error::AppError;
 use crate::model::RunFilter;
-use crate::server::runs;
 use crate::server::state::AppState;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -33,15 +32,15 @@ pub async fn active(
         active_only: true,
         ..Default::default()
     };
-    let mut tx = caller.begin(&state).await?;
-    let page = runs::page(
-        &mut tx,
-        &filter,
-        crate::model::RunSort::Newest,
-        None,
-        crate::model::RUN_PAGE_MAX,
-    )
-    .await?;
-    tx.commit().await?;
+    let page = state
+        .reader
+        .list(
+            caller.principal(),
+            &filter,
+            crate::model::RunSort::Newest,
+            None,
+            crate::model::RUN_PAGE_MAX,
+        )
+        .await?;
     Ok(Json(json!({ "runs": page.runs })).into_response())
 }

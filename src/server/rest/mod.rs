@@ -10,8 +10,10 @@ mod ops;
 mod runs;
 
 use crate::error::AppError;
+use crate::model::{QueryProblem, RunQuery};
 use crate::server::auth::{Identity, Scope};
 use crate::server::db::{begin_scoped, ScopedTx};
+use crate::server::rate_limit;
 use crate::server::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -21,8 +23,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use uuid::Uuid;
 
 /// Largest accepted request body (a batch of updates); one run's `result` is limited to 256 KiB.
@@ -78,18 +78,6 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 
-/// Requests per second and burst allowed per user (whatever token or session they use), per process:
-/// minting more tokens does not buy more requests.
-pub type ApiLimiter = governor::DefaultKeyedRateLimiter<Uuid>;
-
-pub fn limiter(per_second: u32, burst: u32) -> Arc<ApiLimiter> {
-    let rate = NonZeroU32::new(per_second.max(1)).expect("at least 1");
-    let burst = NonZeroU32::new(burst.max(1)).expect("at least 1");
-    Arc::new(governor::RateLimiter::keyed(
-        governor::Quota::per_second(rate).allow_burst(burst),
-    ))
-}
-
 /// The authenticated, rate-limited caller of an API request, allowed what the request does: reads
 /// need the `runs:read` scope, writes `runs:write`.
 pub struct Caller(pub Identity);
@@ -112,20 +100,17 @@ where
             _ => Scope::RunsWrite,
         };
         let identity = identity.require(needed)?;
-        let limiter = AppState::from_ref(state).api_limiter;
-        if let Err(not_until) = limiter.check_key(&identity.user.id) {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            return Err(AppError::RateLimited {
-                retry_after_secs: wait.as_secs().max(1),
-            });
-        }
+        rate_limit::spend(&AppState::from_ref(state).api_limiter, identity.user.id)?;
         Ok(Caller(identity))
     }
 }
 
 impl Caller {
+    /// Who the database sees.
+    pub fn principal(&self) -> crate::server::db::Principal {
+        self.0.principal()
+    }
+
     /// A transaction scoped to this caller.
     pub async fn begin(&self, state: &AppState) -> Result<ScopedTx, AppError> {
         Ok(begin_scoped(&state.pool, self.0.principal()).await?)
@@ -150,6 +135,24 @@ fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
             AppError::BadRequest(rejection.body_text())
         }
     })
+}
+
+/// A run-list query of the one dialect, from a request's query string. A parameter the dialect (and
+/// `extra`) does not know is a 400; the problems of known ones are the caller's to judge.
+fn run_query(
+    uri: &axum::http::Uri,
+    extra: &[&str],
+) -> Result<(RunQuery, Vec<QueryProblem>), AppError> {
+    let pairs: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    if let Some(unknown) = RunQuery::unknown(pairs.keys().map(String::as_str), extra).first() {
+        return Err(AppError::BadRequest(format!(
+            "unknown query parameter `{unknown}`"
+        )));
+    }
+    Ok(RunQuery::parse_checked(|key| pairs.get(key).cloned()))
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, AppError> {

@@ -1,12 +1,11 @@
 //! `/api/v1/runs`: create, read, list, report progress and outcomes.
 
 use super::idempotency::{self, Claim};
-use super::{body, parse_json, query, run_id, Caller, BATCH_MAX_UPDATES};
-use crate::api::runs::{check_page_limit, parse_cursor};
+use super::{body, parse_json, query, run_id, run_query, Caller, BATCH_MAX_UPDATES};
 use crate::error::AppError;
-use crate::model::{NewRun, RunFilter, RunSort, RunStatus, RunUpdate};
+use crate::model::{NewRun, RunUpdate};
+use crate::server::publisher;
 use crate::server::state::AppState;
-use crate::server::{events, publisher, runs};
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -14,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 type Body = Result<Bytes, BytesRejection>;
@@ -177,70 +176,40 @@ pub async fn get(
     caller: Caller,
     path: RunPath,
 ) -> Result<Response, AppError> {
-    let run_id = run_id(path)?;
-    let mut tx = caller.begin(&state).await?;
-    let run = runs::get(&mut tx, run_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    tx.commit().await?;
+    let run = state.reader.get(caller.principal(), run_id(path)?).await?;
     Ok(Json(run).into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// Comma-separated statuses.
-    status: Option<String>,
-    agent: Option<String>,
-    task_id: Option<Uuid>,
-    active: Option<bool>,
-    search: Option<String>,
-    cursor: Option<String>,
-    limit: Option<u32>,
-    /// newest (default), oldest or longest
-    sort: Option<String>,
-}
-
+/// A page of the caller's runs, in the one run-list dialect (`RunQuery`): `status` (with `active`),
+/// `agent`, `task_id`, `q`, `sort`, `cursor`, `limit`; the older `search` and `active=true` too.
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    params: Result<Query<ListQuery>, QueryRejection>,
+    uri: Uri,
 ) -> Result<Response, AppError> {
-    let query = query(params)?;
-    let statuses = query
-        .status
-        .as_deref()
-        .map(|list| {
-            list.split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.trim().parse::<RunStatus>())
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .transpose()
-        .map_err(|err| AppError::validation("status", err.to_string()))?
-        .unwrap_or_default();
-    let filter = RunFilter {
-        statuses,
-        active_only: query.active.unwrap_or(false),
-        agent_name: query.agent,
-        task_id: query.task_id,
-        run_id: None,
-        search: query.search,
-    };
-    filter.validate()?;
-    let limit = query.limit.unwrap_or(50);
-    check_page_limit(limit)?;
-    let sort = match query.sort.as_deref() {
-        None => RunSort::Newest,
-        Some(text) => RunSort::parse(text)
-            .ok_or_else(|| AppError::validation("sort", "must be newest, oldest or longest"))?,
-    };
-    let after = parse_cursor(query.cursor.as_deref(), sort)?;
-    let mut tx = caller.begin(&state).await?;
-    let page = runs::page(&mut tx, &filter, sort, after, limit).await?;
-    tx.commit().await?;
+    let (query, problems) = run_query(&uri, &[])?;
+    if let Some(problem) = problems.into_iter().next() {
+        return Err(if problem.malformed {
+            AppError::BadRequest(problem.message)
+        } else {
+            AppError::validation(problem.field, problem.message)
+        });
+    }
+    let page = state
+        .reader
+        .list(
+            caller.principal(),
+            &query.filter(),
+            query.sort,
+            query.cursor.as_deref(),
+            query.limit.unwrap_or(DEFAULT_PAGE),
+        )
+        .await?;
     Ok(Json(page).into_response())
 }
+
+/// Runs per page when the caller does not say.
+const DEFAULT_PAGE: u32 = 50;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -258,22 +227,14 @@ pub async fn events(
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
     let query = query(params)?;
-    let after = query.after.unwrap_or(0);
-    let limit = query.limit.unwrap_or(500);
-    if after < 0 || !(1..=1000).contains(&limit) {
-        return Err(AppError::validation(
-            "after",
-            "after must be >= 0 and limit 1 to 1000",
-        ));
-    }
-    let mut tx = caller.begin(&state).await?;
-    runs::get(&mut tx, run_id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let list = events::for_run(&mut tx, run_id, after, limit).await?;
-    tx.commit().await?;
-    let next_after = (list.len() as i64 == limit)
-        .then(|| list.last().map(|e| e.id))
-        .flatten();
-    Ok(Json(json!({ "events": list, "next_after": next_after })).into_response())
+    let page = state
+        .reader
+        .events_after(
+            caller.principal(),
+            run_id,
+            query.after.unwrap_or(0),
+            query.limit.unwrap_or(500),
+        )
+        .await?;
+    Ok(Json(page).into_response())
 }

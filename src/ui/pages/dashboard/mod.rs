@@ -6,7 +6,7 @@ mod toolbar;
 
 use crate::api::runs::get_dashboard_summary;
 use crate::api::system::list_daily_reports;
-use crate::model::{DashboardQuery, RunSort, StatsWindow};
+use crate::model::{RunQuery, RunSort, StatsWindow};
 use crate::ui::components::{DailyReports, FormError, RunModal, RunsTable, StatsCards, TrendChart};
 use crate::ui::live::use_run_table;
 use leptos::prelude::*;
@@ -23,7 +23,7 @@ const STATS_REFRESH_MS: u32 = 1_000;
 #[component]
 pub fn DashboardPage() -> impl IntoView {
     let query_map = use_query_map();
-    let parsed = Memo::new(move |_| query_map.with(|q| DashboardQuery::parse(|key| q.get(key))));
+    let parsed = Memo::new(move |_| query_map.with(|q| RunQuery::parse(|key| q.get(key))));
     let view_query = Memo::new(move |_| parsed.get().0);
     let problems = Memo::new(move |_| parsed.get().1);
     let filter = Memo::new(move |_| view_query.get().filter());
@@ -34,7 +34,7 @@ pub fn DashboardPage() -> impl IntoView {
     let location = use_location();
     let path = Memo::new(move |_| location.pathname.get());
     let navigate = use_navigate();
-    let go = Callback::new(move |query: DashboardQuery| {
+    let go = Callback::new(move |query: RunQuery| {
         let url = format!("{}{}", path.get_untracked(), query.to_query());
         navigate(
             &url,
@@ -72,14 +72,14 @@ pub fn DashboardPage() -> impl IntoView {
             .unwrap_or_default()
     });
     let row_href = Callback::new(move |id: Uuid| {
-        let query = DashboardQuery {
+        let query = RunQuery {
             run: Some(id),
             ..view_query.get_untracked()
         };
         format!("{}{}", path.get_untracked(), query.to_query())
     });
     let sort_href = Callback::new(move |sort: RunSort| {
-        let query = DashboardQuery {
+        let query = RunQuery {
             sort,
             run: None,
             ..view_query.get_untracked()
@@ -177,8 +177,8 @@ fn refresh_after_activity(changes: Signal<u64>, refresh: RwSignal<u64>) {
 #[component]
 fn WindowPicker(
     window: Signal<StatsWindow>,
-    view_query: Signal<DashboardQuery>,
-    go: Callback<DashboardQuery>,
+    view_query: Signal<RunQuery>,
+    go: Callback<RunQuery>,
 ) -> impl IntoView {
     view! {
         <div class="segmented" role="group" aria-label="Time window">
@@ -189,7 +189,7 @@ fn WindowPicker(
                         type="button"
                         class:active=move || window.get() == choice
                         aria-pressed=move || (window.get() == choice).to_string()
-                        on:click=move |_| go.run(DashboardQuery { window: choice, ..view_query.get_untracked() })
+                        on:click=move |_| go.run(RunQuery { window: choice, ..view_query.get_untracked() })
                     >
                         {choice.label()}
                     </button>

@@ -1,4 +1,4 @@
-use crate::model::{DashboardQuery, RunStatus, SEARCH_MAX_CHARS};
+use crate::model::{RunQuery, RunStatus, SEARCH_MAX_CHARS};
 use leptos::prelude::*;
 
 /// How long typing must pause before the search applies.
@@ -7,9 +7,9 @@ const SEARCH_DEBOUNCE_MS: u32 = 300;
 /// Search, status and agent filters, and export links of the current view.
 #[component]
 pub fn Toolbar(
-    view_query: Signal<DashboardQuery>,
+    view_query: Signal<RunQuery>,
     agents: Signal<Vec<String>>,
-    go: Callback<DashboardQuery>,
+    go: Callback<RunQuery>,
 ) -> impl IntoView {
     let search = RwSignal::new(view_query.get_untracked().search.unwrap_or_default());
     // Follow the URL when it changes from elsewhere (back button, a shared link).
@@ -24,7 +24,7 @@ pub fn Toolbar(
         let text = text.trim().to_owned();
         let current = view_query.get_untracked();
         if current.search.as_deref().unwrap_or("") != text {
-            go.run(DashboardQuery {
+            go.run(RunQuery {
                 search: (!text.is_empty()).then_some(text),
                 run: None,
                 ..current
@@ -132,7 +132,7 @@ pub fn Toolbar(
                     prop:value=move || view_query.get().agent.unwrap_or_default()
                     on:change=move |event| {
                         let agent = event_target_value(&event);
-                        go.run(DashboardQuery {
+                        go.run(RunQuery {
                             agent: (!agent.is_empty()).then_some(agent),
                             run: None,
                             ..view_query.get_untracked()
