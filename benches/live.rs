@@ -7,9 +7,9 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::PublisherExt;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
+use common::PublisherExt;
 use common::TestDb;
 use runwire::model::{LiveMessage, RunFilter, RunUpdate, UserRole};
 use runwire::server::auth::tokens;

@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::PublisherExt;
 use chrono::{DateTime, Duration, Utc};
+use common::PublisherExt;
 use common::{principal, TestApp, TestDb};
 use runwire::model::{
     AgentRun, CurrentUser, DashboardSummary, RunPage, RunSort, RunStatus, StatsWindow, UserRole,

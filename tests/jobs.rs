@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::PublisherExt;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::Json;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use common::PublisherExt;
 use common::{fast_agents, principal, TestApp, TestDb, CRON_SECRET};
 use runwire::model::{AgentRun, CurrentUser, JobName, JobRun, RunStatus, UserRole};
 use runwire::server::db::{begin_scoped, Principal};

@@ -3,9 +3,9 @@
 
 mod common;
 
-use common::PublisherExt;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
+use common::PublisherExt;
 use common::{principal, TestApp, TestDb};
 use rand::Rng;
 use runwire::model::{CurrentUser, LiveMessage, NewRun, RunFilter, RunStatus, RunUpdate, UserRole};

@@ -3,6 +3,7 @@
 mod agent;
 mod event;
 mod filter;
+mod fold;
 mod jobs;
 mod live;
 mod query;
@@ -23,11 +24,11 @@ pub use filter::{
     SEARCH_MAX_CHARS,
 };
 pub use jobs::{DailyReport, HealthSample, JobName, JobRun, SystemOverview};
-pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use live::{
     ConnectionState, LiveFrame, LiveMessage, LiveRequest, LiveRunCache, LIVE_FRAME_TAG,
     LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT, LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER,
 };
+pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};
 pub use status::{ParseRunStatusError, RunStatus};

@@ -109,7 +109,11 @@ impl RunQuery {
         if let Some(task_id) = present("task_id") {
             match Uuid::parse_str(task_id.trim()) {
                 Ok(id) => query.task_id = Some(id),
-                Err(_) => problem("task_id", format!("`{}` is not a task id", excerpt(&task_id)), true),
+                Err(_) => problem(
+                    "task_id",
+                    format!("`{}` is not a task id", excerpt(&task_id)),
+                    true,
+                ),
             }
         }
         if let Some(search) = present("q").or_else(|| present("search")) {
@@ -119,7 +123,9 @@ impl RunQuery {
             } else {
                 problem(
                     "q",
-                    format!("the search is {length} characters long; the limit is {SEARCH_MAX_CHARS}"),
+                    format!(
+                        "the search is {length} characters long; the limit is {SEARCH_MAX_CHARS}"
+                    ),
                     false,
                 );
             }
@@ -129,7 +135,10 @@ impl RunQuery {
                 Some(sort) => query.sort = sort,
                 None => problem(
                     "sort",
-                    format!("unknown sort `{}` (expected newest, oldest or longest)", excerpt(&sort)),
+                    format!(
+                        "unknown sort `{}` (expected newest, oldest or longest)",
+                        excerpt(&sort)
+                    ),
                     false,
                 ),
             }
@@ -138,7 +147,11 @@ impl RunQuery {
         if let Some(limit) = present("limit") {
             match limit.trim().parse::<u32>() {
                 Ok(limit) => query.limit = Some(limit),
-                Err(_) => problem("limit", format!("`{}` is not a number of runs", excerpt(&limit)), true),
+                Err(_) => problem(
+                    "limit",
+                    format!("`{}` is not a number of runs", excerpt(&limit)),
+                    true,
+                ),
             }
         }
         if let Some(window) = present("window") {
@@ -146,7 +159,10 @@ impl RunQuery {
                 Some(window) => query.window = window,
                 None => problem(
                     "window",
-                    format!("unknown window `{}` (expected 24h, 7d, 30d or all)", excerpt(&window)),
+                    format!(
+                        "unknown window `{}` (expected 24h, 7d, 30d or all)",
+                        excerpt(&window)
+                    ),
                     false,
                 ),
             }
@@ -312,7 +328,8 @@ mod tests {
 
     #[test]
     fn the_old_names_still_work_and_the_new_win() {
-        let (old, problems) = parse("search=wal&active=true&limit=7&task_id=00000000-0000-0000-0000-000000000009");
+        let (old, problems) =
+            parse("search=wal&active=true&limit=7&task_id=00000000-0000-0000-0000-000000000009");
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(old.search.as_deref(), Some("wal"));
         assert!(old.filter().active_only);

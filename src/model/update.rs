@@ -273,67 +273,6 @@ impl AgentRun {
         Ok((kind, payload))
     }
 
-    /// Replays one stored event of this run onto it: the run as it stood after the event. What
-    /// [`AgentRun::apply_in_place`] changed, the event's columns and payload carry, so a client that
-    /// holds a run snapshot stays exact by folding the events that follow it.
-    pub fn fold(&mut self, event: &super::RunEvent) {
-        let at = event.created_at;
-        if event.status != self.status {
-            if event.status == RunStatus::Retrying {
-                self.attempt += 1;
-            }
-            if event.status == RunStatus::InProgress && self.started_at.is_none() {
-                self.started_at = Some(at);
-            }
-            if event.status.is_terminal() {
-                self.completed_at = Some(at);
-            }
-            self.status = event.status;
-        }
-        if let Some(progress) = event.progress {
-            self.progress_percent = progress;
-        }
-        self.current_step = event.step.clone();
-        let field = |name: &str| event.payload.get(name);
-        match event.kind {
-            RunEventKind::Verification => {
-                if let Some(passed) = field("passed").and_then(Value::as_bool) {
-                    let attempt = field("attempt")
-                        .and_then(Value::as_i64)
-                        .and_then(|a| i32::try_from(a).ok())
-                        .unwrap_or(self.attempt);
-                    let evidence = field("evidence").cloned().unwrap_or(Value::Null);
-                    self.verification_evidence.push(VerificationAttempt {
-                        attempt,
-                        passed,
-                        evidence,
-                        at,
-                    });
-                }
-            }
-            RunEventKind::Completed => {
-                if let Some(result) = field("result") {
-                    self.result = (!result.is_null()).then(|| result.clone());
-                }
-                if let Some(evidence) = field("evidence") {
-                    self.record_verification(true, evidence.clone(), at);
-                }
-            }
-            RunEventKind::Failed => {
-                if let Some(error) = field("error").and_then(Value::as_str) {
-                    self.error = Some(error.to_owned());
-                }
-            }
-            RunEventKind::Cancelled => {
-                if let Some(reason) = field("reason") {
-                    self.error = reason.as_str().map(str::to_owned);
-                }
-            }
-            _ => {}
-        }
-        self.updated_at = at;
-    }
-
     /// Roughly the bytes the run's unbounded fields take when stored: the figure
     /// [`RUN_MAX_BYTES`] limits.
     pub fn stored_bytes(&self) -> usize {
@@ -397,7 +336,12 @@ impl AgentRun {
         }
     }
 
-    fn record_verification(&mut self, passed: bool, evidence: Value, now: DateTime<Utc>) {
+    pub(super) fn record_verification(
+        &mut self,
+        passed: bool,
+        evidence: Value,
+        now: DateTime<Utc>,
+    ) {
         self.verification_evidence.push(VerificationAttempt {
             attempt: self.attempt,
             passed,
@@ -417,7 +361,6 @@ fn check_step(step: &Option<String>) -> Result<(), RunUpdateError> {
 fn json_len(value: &Value) -> usize {
     serde_json::to_vec(value).map_or(usize::MAX / 4, |v| v.len())
 }
-
 
 #[cfg(test)]
 mod tests {

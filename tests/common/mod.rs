@@ -7,12 +7,12 @@ pub mod ws;
 
 use runwire::error::AppError;
 use runwire::model::{AgentRun, CurrentUser, NewRun, RunStatus, RunUpdate, UserRole};
-use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::db::{
     self, begin_scoped, Durability, EmbeddedPostgres, Principal, ScopedTx, MIGRATOR,
 };
 use runwire::server::demo_agent::{AgentRunner, AgentRunnerConfig, ScriptOdds};
 use runwire::server::jobs::{Clock, JobsConfig, Scheduler, SystemClock};
+use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::state::AppState;
 use runwire::server::web::WebConfig;
 use runwire::server::{app, password, users};
@@ -435,8 +435,12 @@ pub trait PublisherExt {
         result: Option<serde_json::Value>,
         evidence: Option<serde_json::Value>,
     ) -> Result<AgentRun, AppError>;
-    async fn fail_run(&self, who: Principal, run_id: uuid::Uuid, error: &str)
-        -> Result<AgentRun, AppError>;
+    async fn fail_run(
+        &self,
+        who: Principal,
+        run_id: uuid::Uuid,
+        error: &str,
+    ) -> Result<AgentRun, AppError>;
     async fn cancel_run(
         &self,
         who: Principal,

@@ -1,7 +1,7 @@
 //! (7) Live socket limits: per user, and a socket ends with its credential.
 
-use crate::common::PublisherExt;
 use crate::common::ws::{Frame, LiveClient};
+use crate::common::PublisherExt;
 use crate::common::{browser, TestApp, TestDb};
 use crate::forgery::session_cookie;
 use runwire::model::{LiveMessage, LiveRequest, RunFilter, UserRole, LIVE_SOCKETS_PER_USER};

@@ -1,8 +1,8 @@
 //! (6) Timeouts and slow clients: exports that never read, slow-loris headers, database timeouts.
 
-use crate::common::PublisherExt;
 use crate::common::process::ServerProcess;
 use crate::common::ws::{Frame, LiveClient};
+use crate::common::PublisherExt;
 use crate::common::{agent, principal, TestApp, TestDb};
 use runwire::model::{RunFilter, UserRole};
 use runwire::server::auth::tokens::{self, NewToken};

@@ -31,7 +31,11 @@ pub(super) enum SearchBy {
 
 /// The WHERE clause of a run filter. `owner` names the user explicitly (RLS would filter anyway) so
 /// the planner can use the (user_id, ...) indexes.
-pub(super) fn push_filter(query: &mut QueryBuilder<'_, Postgres>, owner: Option<Uuid>, filter: &RunFilter) {
+pub(super) fn push_filter(
+    query: &mut QueryBuilder<'_, Postgres>,
+    owner: Option<Uuid>,
+    filter: &RunFilter,
+) {
     push_filter_with(query, owner, filter, SearchBy::Index);
 }
 

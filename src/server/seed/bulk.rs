@@ -217,7 +217,8 @@ impl GeneratedRun {
                 rng.gen_range(0..100) as f32
             },
             step: STEPS[rng.gen_range(0..STEPS.len())],
-            error: (status == RunStatus::Failed).then_some("tool call failed: upstream returned HTTP 503"),
+            error: (status == RunStatus::Failed)
+                .then_some("tool call failed: upstream returned HTTP 503"),
             created,
             started,
             completed,

@@ -6,11 +6,11 @@ use crate::server::db::{begin_scoped, Principal};
 pub mod bulk;
 mod store;
 
-pub use store::{insert_seed, SeedRun};
 use crate::server::{password, users};
 use chrono::{Duration, Utc};
 use serde_json::json;
 use sqlx::PgPool;
+pub use store::{insert_seed, SeedRun};
 
 pub const DEMO_EMAIL: &str = "demo@runwire.local";
 /// A local demo account only: `make run` prints it, and RUNWIRE_DEMO=0 creates no such user.

@@ -1,7 +1,7 @@
 use crate::api::agents::CancelRun;
 use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
 use crate::ui::clock::{elapsed, Clock};
-use crate::ui::components::{EventTimeline, FormError, ProgressBar, StatusBadge};
+use crate::ui::components::{ErrorPanel, EventTimeline, FormError, ProgressBar, StatusBadge};
 use crate::ui::format::{pretty_json, time_of_day, timestamp};
 use crate::ui::live::use_agent_run_timeline;
 use crate::ui::session::action_error;
@@ -34,26 +34,27 @@ pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
             {move || match loaded.get() {
                 Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
                 Loaded::Failed(message) => view! {
-                    <div class="error-panel" role="alert">
-                        <strong>"Could not load this run"</strong>
-                        <p>{message}</p>
-                    </div>
+                    <ErrorPanel title="Could not load this run" message/>
                 }
                 .into_any(),
-                Loaded::Ready(_) => view! { <MonitorBody timeline/> }.into_any(),
+                Loaded::Ready(_) => match timeline.get_untracked() {
+                    Some(loaded) => view! { <MonitorBody initial=loaded.run timeline/> }.into_any(),
+                    None => view! { <p class="loading">"Loading run…"</p> }.into_any(),
+                },
             }}
         </Transition>
     }
 }
 
 #[component]
-fn MonitorBody(timeline: Signal<Option<RunTimeline>>) -> impl IntoView {
+fn MonitorBody(initial: AgentRun, timeline: Signal<Option<RunTimeline>>) -> impl IntoView {
+    // The newest run the timeline has held: a reload that fails keeps showing the last one.
     let run = Memo::new(move |previous: Option<&AgentRun>| {
         timeline
             .get()
             .map(|t| t.run)
             .or_else(|| previous.cloned())
-            .expect("the monitor body is shown once the run is loaded")
+            .unwrap_or_else(|| initial.clone())
     });
     let status = Signal::derive(move || run.get().status);
     let now = Clock::now();

@@ -1,4 +1,4 @@
-use crate::ui::components::RunMonitor;
+use crate::ui::components::{ErrorPanel, RunMonitor};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
@@ -16,10 +16,10 @@ pub fn RunPage() -> impl IntoView {
             {move || match id.get() {
                 Some(Ok(id)) => view! { <RunMonitor run_id=id/> }.into_any(),
                 _ => view! {
-                    <div class="error-panel" role="alert">
-                        <strong>"That is not a run id"</strong>
-                        <p>"Run links look like /runs/9f1c2d3e-0000-4000-8000-000000000000."</p>
-                    </div>
+                    <ErrorPanel
+                        title="That is not a run id"
+                        message="Run links look like /runs/9f1c2d3e-0000-4000-8000-000000000000."
+                    />
                 }.into_any(),
             }}
         </section>

@@ -1,6 +1,6 @@
 use crate::api::system::get_system_overview;
 use crate::model::{HealthSample, JobRun};
-use crate::ui::components::DailyReports;
+use crate::ui::components::{DailyReports, ErrorPanel};
 use crate::ui::format::timestamp;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -17,13 +17,13 @@ pub fn SystemPage() -> impl IntoView {
                 {move || Suspend::new(async move {
                     match overview.await {
                         Err(crate::error::AppError::NotFound) => view! {
-                            <div class="error-panel" role="alert">
-                                <strong>"This page is for administrators"</strong>
-                                <p>"Ask an admin, or create one with `runwire user create --admin`."</p>
-                            </div>
+                            <ErrorPanel
+                                title="This page is for administrators"
+                                message="Ask an admin, or create one with `runwire user create --admin`."
+                            />
                         }.into_any(),
                         Err(err) => view! {
-                            <div class="error-panel" role="alert"><strong>"Could not load the system view"</strong><p>{err.to_string()}</p></div>
+                            <ErrorPanel title="Could not load the system view" message=err.to_string()/>
                         }.into_any(),
                         Ok(overview) => view! {
                             <h2>"Schedules (UTC)"</h2>

@@ -4,7 +4,7 @@ mod active_agents;
 mod task_form;
 
 use crate::model::{AgentRun, RunFilter};
-use crate::ui::components::{RunCard, RunMonitor};
+use crate::ui::components::{ErrorPanel, RunCard, RunMonitor};
 use crate::ui::live::use_agent_runs;
 use active_agents::ActiveAgents;
 use leptos::prelude::*;
@@ -49,7 +49,7 @@ pub fn AgentsPage() -> impl IntoView {
             <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
                 {move || recent.runs.get().map(|runs| match runs {
                     Err(err) => view! {
-                        <div class="error-panel" role="alert"><strong>"Could not load runs"</strong><p>{err.to_string()}</p></div>
+                        <ErrorPanel title="Could not load runs" message=err.to_string()/>
                     }.into_any(),
                     Ok(runs) if runs.is_empty() => view! {
                         <p class="empty">"No runs yet. Pick an example above and press Start."</p>
@@ -83,10 +83,10 @@ fn WatchedRun(watched: Memo<Option<String>>) -> impl IntoView {
                     </div>
                 }.into_any(),
                 Some(Err(_)) => view! {
-                    <div class="error-panel" role="alert">
-                        <strong>"That is not a run id"</strong>
-                        <p>"The link's run= value must be a UUID. Pick a run from the list below."</p>
-                    </div>
+                    <ErrorPanel
+                        title="That is not a run id"
+                        message="The link's run= value must be a UUID. Pick a run from the list below."
+                    />
                 }.into_any(),
                 Some(Ok(id)) => view! { <RunMonitor run_id=id/> }.into_any(),
             }}

@@ -7,7 +7,9 @@ mod toolbar;
 use crate::api::runs::get_dashboard_summary;
 use crate::api::system::list_daily_reports;
 use crate::model::{RunQuery, RunSort, StatsWindow};
-use crate::ui::components::{DailyReports, FormError, RunModal, RunsTable, StatsCards, TrendChart};
+use crate::ui::components::{
+    DailyReports, ErrorPanel, FormError, RunModal, RunsTable, StatsCards, TrendChart,
+};
 use crate::ui::live::use_run_table;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -108,7 +110,7 @@ pub fn DashboardPage() -> impl IntoView {
             }}
             <Transition fallback=|| view! { <p class="loading">"Loading totals…"</p> }>
                 {move || summary.get().and_then(Result::err).map(|err| view! {
-                    <div class="error-panel" role="alert"><strong>"Could not load the totals"</strong><p>{err.to_string()}</p></div>
+                    <ErrorPanel title="Could not load the totals" message=err.to_string()/>
                 })}
                 <StatsCards stats/>
                 {move || trend.get().map(|trend| view! { <TrendChart trend/> })}
@@ -117,7 +119,7 @@ pub fn DashboardPage() -> impl IntoView {
             </Transition>
             <Transition fallback=|| view! { <p class="loading">"Loading runs…"</p> }>
                 {move || table_error.get().map(|err| view! {
-                    <div class="error-panel" role="alert"><strong>"Could not load runs"</strong><p>{err.to_string()}</p></div>
+                    <ErrorPanel title="Could not load runs" message=err.to_string()/>
                 })}
                 <Show when=move || table_error.with(Option::is_none) && table.runs.with(Option::is_some)>
                     <RunsTable runs=rows sort row_href sort_href/>

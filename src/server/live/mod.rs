@@ -8,13 +8,13 @@
 use crate::model::{LiveFrame, LiveMessage, LiveRequest, RunEvent, RunFilter, UserRole};
 use crate::model::{LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER};
 use crate::server::auth::Credential;
-use crate::server::bus::{BusEvent, CredentialNews, EventBus, HUB_CAPACITY};
+use crate::server::bus::{BusEvent, EventBus, HUB_CAPACITY};
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::events::{self, StoredRun};
 use futures::{SinkExt, Stream, StreamExt};
 use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use tokio::time::Instant;
@@ -59,6 +59,12 @@ pub struct Subscriber {
     pub credential: Credential,
 }
 
+mod credentials;
+mod sockets;
+
+use credentials::credential_still_good;
+pub use sockets::{OpenSockets, SocketSlot};
+
 const REPLAY_BATCH: i64 = 500;
 /// Most messages in one frame: a subscriber that is behind gets several at once, not thousands.
 const FRAME_MESSAGES: usize = 64;
@@ -73,56 +79,6 @@ const SHED_BEHIND: usize = 256;
 pub const OUTBOUND_FRAMES: usize = 8;
 
 type Out<E> = futures::channel::mpsc::Sender<Result<LiveFrame, E>>;
-
-/// The live sockets open in this process, per user.
-#[derive(Default)]
-pub struct OpenSockets {
-    per_user: Mutex<HashMap<Uuid, usize>>,
-}
-
-/// One open socket; closing it (dropping this) frees its place.
-pub struct SocketSlot {
-    sockets: Arc<OpenSockets>,
-    user: Uuid,
-}
-
-impl OpenSockets {
-    /// A place for one more socket of `user`, unless they already hold `limit`.
-    pub fn open(self: &Arc<Self>, user: Uuid, limit: usize) -> Option<SocketSlot> {
-        let mut per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
-        let open = per_user.entry(user).or_insert(0);
-        if *open >= limit {
-            return None;
-        }
-        *open += 1;
-        Some(SocketSlot {
-            sockets: Arc::clone(self),
-            user,
-        })
-    }
-
-    /// How many sockets `user` holds open here.
-    pub fn count(&self, user: Uuid) -> usize {
-        let per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
-        per_user.get(&user).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for SocketSlot {
-    fn drop(&mut self) {
-        let mut per_user = self
-            .sockets
-            .per_user
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = per_user.get_mut(&self.user) {
-            *open -= 1;
-            if *open == 0 {
-                per_user.remove(&self.user);
-            }
-        }
-    }
-}
 
 /// Serves one connection until it ends. `input` is what the client sends.
 pub async fn serve<E, S>(live: LiveService, who: Subscriber, input: S, out: Out<E>)
@@ -415,28 +371,6 @@ where
     async fn linger(&mut self) {
         let input = &mut self.input;
         let _ = tokio::time::timeout(LINGER, async { while input.next().await.is_some() {} }).await;
-    }
-}
-
-/// Whether the socket's credential survives `news`.
-async fn credential_still_good(
-    pool: &PgPool,
-    credential: &Credential,
-    news: Result<CredentialNews, RecvError>,
-) -> bool {
-    match news {
-        Ok(CredentialNews::Ended(key)) => *key != *credential.key,
-        Err(RecvError::Closed) => true,
-        // Notices may have been missed: ask the database.
-        Ok(CredentialNews::CheckAll) | Err(RecvError::Lagged(_)) => {
-            match crate::server::auth::credential_is_live(pool, credential).await {
-                Ok(live) => live,
-                Err(err) => {
-                    tracing::warn!("live: checking a credential: {err}");
-                    true
-                }
-            }
-        }
     }
 }
 

@@ -1,0 +1,66 @@
+//! The live hooks the pages use: a list of runs, one run, one run with its timeline, the active runs.
+
+use super::{follow, use_run_table, LiveRuns};
+use crate::api::agents::get_run_timeline;
+use crate::error::AppError;
+use crate::model::{ConnectionState, RunFilter, RunSort, RunTimeline};
+use leptos::prelude::*;
+use uuid::Uuid;
+
+/// The newest runs matching `filter`, live: a first page of `limit`, then every new match on top.
+pub fn use_agent_runs(filter: Signal<RunFilter>, limit: u32) -> LiveRuns {
+    use_run_table(filter, Signal::derive(|| RunSort::Newest), limit)
+}
+
+/// One run, live: the list form of [`use_agent_run_timeline`], for views that need no history.
+pub fn use_agent_run(id: Signal<Uuid>) -> LiveRuns {
+    let filter = Signal::derive(move || RunFilter {
+        run_id: Some(id.get()),
+        ..Default::default()
+    });
+    use_agent_runs(filter, 1)
+}
+
+/// One run and its event timeline, live.
+#[derive(Clone, Copy)]
+pub struct LiveTimeline {
+    /// None while loading; then the run and its events, oldest first.
+    pub timeline: Signal<Option<Result<RunTimeline, AppError>>>,
+    pub state: Signal<ConnectionState>,
+}
+
+pub fn use_agent_run_timeline(id: Signal<Uuid>) -> LiveTimeline {
+    let page = Resource::new(move || id.get(), get_run_timeline);
+    let filter = Signal::derive(move || RunFilter {
+        run_id: Some(id.get()),
+        ..Default::default()
+    });
+    let live: RwSignal<Option<RunTimeline>> = RwSignal::new(None);
+    let timeline = Signal::derive(move || {
+        page.get()
+            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page)))
+    });
+    let state = follow(
+        page,
+        filter,
+        |page| page.last_event_id,
+        move |page| live.set(Some(page.clone())),
+        move |event, run| {
+            live.update(|timeline| {
+                if let Some(timeline) = timeline {
+                    timeline.apply(event, run);
+                }
+            })
+        },
+    );
+    LiveTimeline { timeline, state }
+}
+
+/// The caller's unfinished runs, live.
+pub fn use_active_agent_runs() -> LiveRuns {
+    let filter = Signal::derive(|| RunFilter {
+        active_only: true,
+        ..Default::default()
+    });
+    use_agent_runs(filter, crate::model::RUN_PAGE_MAX)
+}
