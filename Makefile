@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site site-release test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db
+.PHONY: help tools run build server site site-release test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -102,6 +102,19 @@ $(TOOLS)/bin/cargo-leptos:
 
 dev: tools $(TOOLS)/bin/cargo-leptos
 	RUNWIRE_DEMO=1 cargo leptos watch
+
+## sqlx-prepare: refresh .sqlx/, the offline data of the checked queries (`sqlx::query!` and kin),
+## after changing a query or a migration. It migrates a database of its own with the runwire binary
+## already built (target/debug/runwire), then compiles the crate against it, which writes the data.
+SQLX_DATA := $(CURDIR)/target/sqlx-db
+sqlx-prepare:
+	@test -x $(SERVER) || { echo "build the server first (make server) with the old .sqlx/"; exit 1; }
+	@trap '$(SERVER) --data-dir $(SQLX_DATA) db stop >/dev/null 2>&1' EXIT; \
+	  $(SERVER) --data-dir $(SQLX_DATA) migrate >/dev/null && \
+	  url=$$($(SERVER) --data-dir $(SQLX_DATA) db url) && \
+	  rm -rf .sqlx && mkdir .sqlx && touch src/lib.rs && \
+	  DATABASE_URL=$$url SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --features ssr --lib && \
+	  echo "$$(ls .sqlx | wc -l) queries in .sqlx/"
 
 fmt:
 	cargo fmt

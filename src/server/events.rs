@@ -60,21 +60,24 @@ pub async fn append(
         steps.push(event.step);
         payloads.push(event.payload);
     }
-    let mut appended: Vec<RunEvent> = sqlx::query_as(&format!(
-        "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
-         SELECT run_id, user_id, kind, status, progress, step, payload FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::run_status[], $5::real[],
-                              $6::text[], $7::jsonb[])
-             WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
-         ORDER BY n
-         RETURNING {EVENT_COLUMNS}"
-    ))
-    .bind(run_ids)
-    .bind(user_ids)
-    .bind(kinds)
-    .bind(statuses)
-    .bind(progress)
-    .bind(steps)
-    .bind(payloads)
+    let mut appended = sqlx::query_as!(
+        RunEvent,
+        r#"INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
+           SELECT run_id, user_id, kind, status, progress, step, payload
+           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::run_status[], $5::real[], $6::text[],
+                       $7::jsonb[])
+               WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
+           ORDER BY n
+           RETURNING id, run_id, user_id, kind AS "kind: RunEventKind", status AS "status: RunStatus",
+                     progress, step, payload, created_at"#,
+        &run_ids,
+        &user_ids,
+        &kinds as &[&str],
+        &statuses as &[RunStatus],
+        &progress,
+        &steps as &[Option<String>],
+        &payloads,
+    )
     .fetch_all(tx.conn())
     .await?;
     appended.sort_by_key(|event| event.id);
@@ -88,12 +91,15 @@ pub async fn for_run(
     after_id: i64,
     limit: i64,
 ) -> Result<Vec<RunEvent>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-    ))
-    .bind(run_id)
-    .bind(after_id)
-    .bind(limit)
+    sqlx::query_as!(
+        RunEvent,
+        r#"SELECT id, run_id, user_id, kind AS "kind: RunEventKind", status AS "status: RunStatus",
+                  progress, step, payload, created_at
+           FROM agent_run_events WHERE run_id = $1 AND id > $2 ORDER BY id LIMIT $3"#,
+        run_id,
+        after_id,
+        limit
+    )
     .fetch_all(tx.conn())
     .await
 }
@@ -104,24 +110,26 @@ pub async fn newest_for_run(
     run_id: Uuid,
     limit: usize,
 ) -> Result<(Vec<RunEvent>, u64), sqlx::Error> {
-    let mut events: Vec<RunEvent> = sqlx::query_as(&format!(
-        "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE run_id = $1 ORDER BY id DESC LIMIT $2"
-    ))
-    .bind(run_id)
-    .bind(limit as i64)
+    let mut events = sqlx::query_as!(
+        RunEvent,
+        r#"SELECT id, run_id, user_id, kind AS "kind: RunEventKind", status AS "status: RunStatus",
+                  progress, step, payload, created_at
+           FROM agent_run_events WHERE run_id = $1 ORDER BY id DESC LIMIT $2"#,
+        run_id,
+        limit as i64
+    )
     .fetch_all(tx.conn())
     .await?;
     events.reverse();
-    let earlier = if events.len() < limit {
-        0
-    } else {
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT count(*) FROM agent_run_events WHERE run_id = $1 AND id < $2")
-                .bind(run_id)
-                .bind(events[0].id)
-                .fetch_one(tx.conn())
-                .await?;
-        count as u64
+    let earlier = match events.first() {
+        Some(oldest) if events.len() >= limit => sqlx::query_scalar!(
+            r#"SELECT count(*) AS "count!" FROM agent_run_events WHERE run_id = $1 AND id < $2"#,
+            run_id,
+            oldest.id
+        )
+        .fetch_one(tx.conn())
+        .await? as u64,
+        _ => 0,
     };
     Ok((events, earlier))
 }
@@ -199,12 +207,14 @@ pub async fn after_with_runs(
 /// Transactions in flight now (they may hold event ids that are not visible yet), and the largest
 /// event id visible now.
 pub async fn in_flight_and_max_id(tx: &mut ScopedTx) -> Result<(Vec<String>, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT coalesce(array_agg(x::text), '{}'), (SELECT coalesce(max(id), 0) FROM agent_run_events)
-         FROM pg_snapshot_xip(pg_current_snapshot()) x",
+    let row = sqlx::query!(
+        r#"SELECT coalesce(array_agg(x::text), '{}') AS "in_flight!",
+                  (SELECT coalesce(max(id), 0) FROM agent_run_events) AS "max_id!"
+           FROM pg_snapshot_xip(pg_current_snapshot()) x"#
     )
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    Ok((row.in_flight, row.max_id))
 }
 
 /// Whether every one of `xids` has committed or aborted.
@@ -212,11 +222,12 @@ pub async fn all_finished(tx: &mut ScopedTx, xids: &[String]) -> Result<bool, sq
     if xids.is_empty() {
         return Ok(true);
     }
-    sqlx::query_scalar(
-        "SELECT coalesce(bool_and(pg_xact_status(x::xid8) IS DISTINCT FROM 'in progress'), true)
-         FROM unnest($1::text[]) x",
+    sqlx::query_scalar!(
+        r#"SELECT coalesce(bool_and(pg_xact_status(x::xid8) IS DISTINCT FROM 'in progress'), true)
+                  AS "finished!"
+           FROM unnest($1::text[]) x"#,
+        xids
     )
-    .bind(xids)
     .fetch_one(tx.conn())
     .await
 }

@@ -11,23 +11,27 @@ pub async fn ensure(
     password_hash: &str,
     role: UserRole,
 ) -> Result<CurrentUser, sqlx::Error> {
-    sqlx::query_as(
-        "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3)
-         ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
-         RETURNING id, email, role",
+    sqlx::query_as!(
+        CurrentUser,
+        r#"INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3)
+           ON CONFLICT (email) DO UPDATE SET email = EXCLUDED.email
+           RETURNING id, email, role AS "role: UserRole""#,
+        email,
+        password_hash,
+        role as UserRole
     )
-    .bind(email)
-    .bind(password_hash)
-    .bind(role)
     .fetch_one(pool)
     .await
 }
 
 pub async fn find_by_email(pool: &PgPool, email: &str) -> Result<Option<CurrentUser>, sqlx::Error> {
-    sqlx::query_as("SELECT id, email, role FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        CurrentUser,
+        r#"SELECT id, email, role AS "role: UserRole" FROM users WHERE email = $1"#,
+        email
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 /// A new user; a taken email is a field error on `email`.
@@ -37,12 +41,14 @@ pub async fn create(
     password_hash: &str,
     role: UserRole,
 ) -> Result<CurrentUser, AppError> {
-    sqlx::query_as(
-        "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) RETURNING id, email, role",
+    sqlx::query_as!(
+        CurrentUser,
+        r#"INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3)
+           RETURNING id, email, role AS "role: UserRole""#,
+        email,
+        password_hash,
+        role as UserRole
     )
-    .bind(email)
-    .bind(password_hash)
-    .bind(role)
     .fetch_one(pool)
     .await
     .map_err(|err| match &err {
@@ -58,10 +64,18 @@ pub async fn find_credentials(
     pool: &PgPool,
     email: &str,
 ) -> Result<Option<(CurrentUser, String)>, sqlx::Error> {
-    let row: Option<(uuid::Uuid, String, UserRole, String)> =
-        sqlx::query_as("SELECT id, email, role, password_hash FROM users WHERE email = $1")
-            .bind(email)
-            .fetch_optional(pool)
-            .await?;
-    Ok(row.map(|(id, email, role, hash)| (CurrentUser { id, email, role }, hash)))
+    let row = sqlx::query!(
+        r#"SELECT id, email, role AS "role: UserRole", password_hash FROM users WHERE email = $1"#,
+        email
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| {
+        let user = CurrentUser {
+            id: row.id,
+            email: row.email,
+            role: row.role,
+        };
+        (user, row.password_hash)
+    }))
 }

@@ -3,7 +3,7 @@
 //! the `__Host-` prefix, so no sibling subdomain can set or shadow it.
 
 use super::secret;
-use crate::model::CurrentUser;
+use crate::model::{CurrentUser, UserRole};
 use chrono::{DateTime, Duration, Utc};
 use cookie::{Cookie, SameSite};
 use sqlx::PgPool;
@@ -39,13 +39,13 @@ pub async fn create(
     policy: &SessionPolicy,
 ) -> Result<String, sqlx::Error> {
     let token = secret::generate();
-    sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, expires_at, user_agent) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(secret::hash(&token))
-    .bind(user_id)
-    .bind(Utc::now() + policy.absolute)
-    .bind(user_agent.map(|ua| ua.chars().take(300).collect::<String>()))
+    sqlx::query!(
+"INSERT INTO sessions (token_hash, user_id, expires_at, user_agent) VALUES ($1, $2, $3, $4)",
+secret::hash(&token),
+user_id,
+Utc::now() + policy.absolute,
+user_agent.map(|ua| ua.chars().take(300).collect::<String>())
+)
     .execute(pool)
     .await?;
     Ok(token)
@@ -59,33 +59,42 @@ pub async fn find_user(
     token: &str,
     policy: &SessionPolicy,
 ) -> Result<Option<(CurrentUser, DateTime<Utc>)>, sqlx::Error> {
-    let row: Option<(Uuid, String, crate::model::UserRole, DateTime<Utc>)> = sqlx::query_as(
-        "WITH hit AS (
-             SELECT s.token_hash, u.id, u.email, u.role, s.expires_at
-             FROM sessions s JOIN users u ON u.id = s.user_id
-             WHERE s.token_hash = $1 AND s.expires_at > now()
-               AND s.last_seen_at > now() - make_interval(secs => $2)
-         ), touch AS (
-             UPDATE sessions SET last_seen_at = now()
-             WHERE token_hash = (SELECT token_hash FROM hit)
-               AND last_seen_at < now() - interval '1 minute'
-         )
-         SELECT id, email, role, least(expires_at, now() + make_interval(secs => $2)) FROM hit",
+    let row = sqlx::query!(
+        r#"WITH hit AS (
+               SELECT s.token_hash, u.id, u.email, u.role, s.expires_at
+               FROM sessions s JOIN users u ON u.id = s.user_id
+               WHERE s.token_hash = $1 AND s.expires_at > now()
+                 AND s.last_seen_at > now() - make_interval(secs => $2)
+           ), touch AS (
+               UPDATE sessions SET last_seen_at = now()
+               WHERE token_hash = (SELECT token_hash FROM hit)
+                 AND last_seen_at < now() - interval '1 minute'
+           )
+           SELECT id AS "id!", email AS "email!", role AS "role!: UserRole",
+                  least(expires_at, now() + make_interval(secs => $2)) AS "ends!"
+           FROM hit"#,
+        secret::hash(token),
+        policy.idle.num_seconds() as f64
     )
-    .bind(secret::hash(token))
-    .bind(policy.idle.num_seconds() as f64)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(id, email, role, ends)| (CurrentUser { id, email, role }, ends)))
+    Ok(row.map(|row| {
+        let user = CurrentUser {
+            id: row.id,
+            email: row.email,
+            role: row.role,
+        };
+        (user, row.ends)
+    }))
 }
 
 /// Whether the session whose hash is `hash_hex` is still there and unexpired (idle sessions are
 /// caught by the expiry a live socket already knows).
 pub async fn is_live(pool: &PgPool, hash_hex: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE token_hash = decode($1, 'hex') AND expires_at > now())",
-    )
-    .bind(hash_hex)
+    sqlx::query_scalar!(
+r#"SELECT EXISTS (SELECT 1 FROM sessions WHERE token_hash = decode($1, 'hex') AND expires_at > now()) AS "live!""#,
+hash_hex
+)
     .fetch_one(pool)
     .await
 }
@@ -100,11 +109,13 @@ pub fn credential_key(token: &str) -> String {
 }
 
 pub async fn delete(pool: &PgPool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
-        .bind(secret::hash(token))
-        .execute(pool)
-        .await
-        .map(drop)
+    sqlx::query!(
+        "DELETE FROM sessions WHERE token_hash = $1",
+        secret::hash(token)
+    )
+    .execute(pool)
+    .await
+    .map(drop)
 }
 
 fn name(https: bool) -> &'static str {

@@ -4,7 +4,7 @@
 //! read as zero. A successful sign-in forgives its email and gives its address one attempt back.
 
 use crate::error::AppError;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sqlx::PgPool;
 use std::net::IpAddr;
 
@@ -69,9 +69,9 @@ pub fn address_key(ip: IpAddr) -> String {
 
 /// Counts one attempt against each limit; 429 (with when to retry) if any is past its maximum.
 pub async fn count_attempt(pool: &PgPool, limits: &[Limit]) -> Result<(), AppError> {
-    let keys: Vec<&str> = limits.iter().map(|l| l.key.as_str()).collect();
+    let keys: Vec<String> = limits.iter().map(|l| l.key.clone()).collect();
     let windows: Vec<i32> = limits.iter().map(|l| l.window_secs).collect();
-    let counted: Vec<(String, i32, DateTime<Utc>)> = sqlx::query_as(
+    let counted = sqlx::query!(
         "INSERT INTO auth_attempts AS a (key, attempts, window_secs)
          SELECT key, 1, window_secs FROM unnest($1::text[], $2::int[]) AS t(key, window_secs)
          ON CONFLICT (key) DO UPDATE SET
@@ -81,18 +81,19 @@ pub async fn count_attempt(pool: &PgPool, limits: &[Limit]) -> Result<(), AppErr
                                       THEN a.window_started_at ELSE now() END,
              window_secs = EXCLUDED.window_secs
          RETURNING key, attempts, window_started_at",
+        &keys,
+        &windows
     )
-    .bind(&keys)
-    .bind(&windows)
     .fetch_all(pool)
     .await?;
     let now = Utc::now();
     let blocked_until = counted
         .iter()
-        .filter_map(|(key, attempts, started)| {
-            let limit = limits.iter().find(|l| l.key == *key)?;
-            (*attempts > limit.max)
-                .then(|| *started + chrono::Duration::seconds(i64::from(limit.window_secs)))
+        .filter_map(|row| {
+            let limit = limits.iter().find(|l| l.key == row.key)?;
+            (row.attempts > limit.max).then(|| {
+                row.window_started_at + chrono::Duration::seconds(i64::from(limit.window_secs))
+            })
         })
         .max();
     match blocked_until {
@@ -108,13 +109,13 @@ pub async fn forgive(pool: &PgPool, limits: &[Limit]) -> Result<(), sqlx::Error>
     let Some((email, addresses)) = limits.split_first() else {
         return Ok(());
     };
-    let addresses: Vec<&str> = addresses.iter().map(|l| l.key.as_str()).collect();
-    sqlx::query(
+    let addresses: Vec<String> = addresses.iter().map(|l| l.key.clone()).collect();
+    sqlx::query!(
         "WITH forgotten AS (DELETE FROM auth_attempts WHERE key = $1)
          UPDATE auth_attempts SET attempts = greatest(attempts - 1, 0) WHERE key = ANY($2)",
+        &email.key,
+        &addresses
     )
-    .bind(&email.key)
-    .bind(&addresses)
     .execute(pool)
     .await
     .map(drop)

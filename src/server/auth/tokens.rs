@@ -9,8 +9,6 @@ use uuid::Uuid;
 
 pub const TOKEN_PREFIX: &str = "rw_";
 
-const LISTING: &str = "id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at";
-
 /// What a new token is for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewToken {
@@ -67,20 +65,22 @@ pub async fn create(
             "the expiry must be in the future",
         ));
     }
-    let mut scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
+    let mut scopes: Vec<String> = new.scopes.iter().map(|s| s.as_str().to_owned()).collect();
     scopes.sort_unstable();
     scopes.dedup();
     let token = format!("{TOKEN_PREFIX}{}", secret::generate());
-    let listing = sqlx::query_as(&format!(
+    let listing = sqlx::query_as!(
+        ApiToken,
         "INSERT INTO api_tokens (user_id, name, prefix, token_hash, scopes, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING {LISTING}"
-    ))
-    .bind(owner.id)
-    .bind(name)
-    .bind(&token[..TOKEN_PREFIX.len() + 6])
-    .bind(secret::hash(&token))
-    .bind(&scopes)
-    .bind(new.expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at",
+        owner.id,
+        name,
+        &token[..TOKEN_PREFIX.len() + 6],
+        secret::hash(&token),
+        &scopes,
+        new.expires_at
+    )
     .fetch_one(pool)
     .await?;
     Ok((listing, token))
@@ -90,21 +90,23 @@ pub async fn create(
 pub const TOKEN_NAME_MAX_CHARS: usize = 100;
 
 pub async fn list(pool: &PgPool, user_id: Uuid) -> Result<Vec<ApiToken>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {LISTING} FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC"
-    ))
-    .bind(user_id)
+    sqlx::query_as!(
+        ApiToken,
+        "SELECT id, name, prefix, scopes, created_at, expires_at, last_used_at, revoked_at
+         FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC",
+        user_id
+    )
     .fetch_all(pool)
     .await
 }
 
 /// Revokes one of `user_id`'s tokens; false when there is no such live token of theirs.
 pub async fn revoke(pool: &PgPool, user_id: Uuid, token_id: Uuid) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
-    )
-    .bind(token_id)
-    .bind(user_id)
+    let done = sqlx::query!(
+"UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL",
+token_id,
+user_id
+)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -124,47 +126,47 @@ pub async fn find_user(pool: &PgPool, token: &str) -> Result<Option<FoundToken>,
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
-    type Row = (
-        Uuid,
-        String,
-        UserRole,
-        Uuid,
-        Vec<String>,
-        Option<DateTime<Utc>>,
-    );
-    let row: Option<Row> = sqlx::query_as(
-        "WITH hit AS (
-             SELECT t.id, u.id AS user_id, u.email, u.role, t.scopes, t.expires_at, t.last_used_at
-             FROM api_tokens t JOIN users u ON u.id = t.user_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
-               AND (t.expires_at IS NULL OR t.expires_at > now())
-         ), touch AS (
-             UPDATE api_tokens SET last_used_at = now()
-             WHERE id = (SELECT id FROM hit)
-               AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
-         )
-         SELECT user_id, email, role, id, scopes, expires_at FROM hit",
+    let row = sqlx::query!(
+        r#"WITH hit AS (
+               SELECT t.id, u.id AS user_id, u.email, u.role, t.scopes, t.expires_at, t.last_used_at
+               FROM api_tokens t JOIN users u ON u.id = t.user_id
+               WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+                 AND (t.expires_at IS NULL OR t.expires_at > now())
+           ), touch AS (
+               UPDATE api_tokens SET last_used_at = now()
+               WHERE id = (SELECT id FROM hit)
+                 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+           )
+           SELECT user_id AS "user_id!", email AS "email!", role AS "role!: UserRole", id AS "id!",
+                  scopes AS "scopes!", expires_at
+           FROM hit"#,
+        secret::hash(token)
     )
-    .bind(secret::hash(token))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(
-        |(id, email, role, token_id, scopes, expires_at)| FoundToken {
-            user: CurrentUser { id, email, role },
-            token_id,
-            scopes: scopes.iter().filter_map(|s| TokenScope::parse(s)).collect(),
-            expires_at,
+    Ok(row.map(|row| FoundToken {
+        user: CurrentUser {
+            id: row.user_id,
+            email: row.email,
+            role: row.role,
         },
-    ))
+        token_id: row.id,
+        scopes: row
+            .scopes
+            .iter()
+            .filter_map(|s| TokenScope::parse(s))
+            .collect(),
+        expires_at: row.expires_at,
+    }))
 }
 
 /// Whether the token is neither revoked nor expired.
 pub async fn is_live(pool: &PgPool, token_id: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND revoked_at IS NULL
-                        AND (expires_at IS NULL OR expires_at > now()))",
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM api_tokens WHERE id = $1 AND revoked_at IS NULL
+                          AND (expires_at IS NULL OR expires_at > now())) AS "live!""#,
+        token_id
     )
-    .bind(token_id)
     .fetch_one(pool)
     .await
 }

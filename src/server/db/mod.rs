@@ -117,17 +117,20 @@ pub async fn app_pool(owner: &PgConnectOptions, max_connections: u32) -> Result<
 /// Checks [`APP_ROLE`] as the owner and makes sure it can log in with the stored password; returns it.
 async fn prepare_app_role(owner: &PgConnectOptions) -> Result<String, DbError> {
     let mut conn = connect_owner(owner).await?;
-    let (unsafe_powers, memberships): (Vec<String>, Vec<String>) = sqlx::query_as(
-        "SELECT array_remove(ARRAY[
-                    CASE WHEN rolsuper THEN 'SUPERUSER' END, CASE WHEN rolbypassrls THEN 'BYPASSRLS' END,
-                    CASE WHEN rolcreaterole THEN 'CREATEROLE' END, CASE WHEN rolcreatedb THEN 'CREATEDB' END,
-                    CASE WHEN rolreplication THEN 'REPLICATION' END], NULL),
-                ARRAY(SELECT roleid::regrole::text FROM pg_auth_members WHERE member = r.oid)
-         FROM pg_roles r WHERE rolname = $1",
+    let role = sqlx::query!(
+        r#"SELECT array_remove(ARRAY[
+                      CASE WHEN rolsuper THEN 'SUPERUSER' END, CASE WHEN rolbypassrls THEN 'BYPASSRLS' END,
+                      CASE WHEN rolcreaterole THEN 'CREATEROLE' END,
+                      CASE WHEN rolcreatedb THEN 'CREATEDB' END,
+                      CASE WHEN rolreplication THEN 'REPLICATION' END], NULL) AS "powers!",
+                  ARRAY(SELECT roleid::regrole::text FROM pg_auth_members WHERE member = r.oid)
+                      AS "memberships!"
+           FROM pg_roles r WHERE rolname = $1"#,
+        APP_ROLE
     )
-    .bind(APP_ROLE)
     .fetch_one(&mut conn)
     .await?;
+    let (unsafe_powers, memberships) = (role.powers, role.memberships);
     if !unsafe_powers.is_empty() {
         return Err(DbError::UnsafeAppRole(format!(
             "it has {}; remove them with ALTER ROLE {APP_ROLE} NO{}",
@@ -142,7 +145,7 @@ async fn prepare_app_role(owner: &PgConnectOptions) -> Result<String, DbError> {
         )));
     }
     let password: String =
-        sqlx::query_scalar("SELECT value FROM runwire_secrets WHERE name = 'app_role_password'")
+        sqlx::query_scalar!("SELECT value FROM runwire_secrets WHERE name = 'app_role_password'")
             .fetch_one(&mut conn)
             .await?;
     let probe = owner
@@ -171,14 +174,19 @@ async fn prepare_app_role(owner: &PgConnectOptions) -> Result<String, DbError> {
 
 /// One round trip to the database.
 pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT 1").execute(pool).await.map(drop)
+    sqlx::query_scalar!("SELECT 1 AS one")
+        .fetch_one(pool)
+        .await
+        .map(drop)
 }
 
 /// The newest migration applied to the database (0: none).
 pub async fn applied_migration(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT coalesce(max(version), 0) FROM _sqlx_migrations WHERE success")
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT coalesce(max(version), 0) AS "version!" FROM _sqlx_migrations WHERE success"#
+    )
+    .fetch_one(pool)
+    .await
 }
 
 pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, DbError> {
@@ -195,11 +203,12 @@ pub async fn connect_owner(options: &PgConnectOptions) -> Result<PgConnection, D
 /// Creates `name` on the server of `maintenance` (connected to another database) when it is missing.
 pub async fn ensure_database(maintenance: &PgConnectOptions, name: &str) -> Result<(), DbError> {
     let mut conn = connect_owner(maintenance).await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(name)
-            .fetch_one(&mut conn)
-            .await?;
+    let exists: bool = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+        name
+    )
+    .fetch_one(&mut conn)
+    .await?;
     if !exists {
         conn.execute(format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\"")).as_str())
             .await?;

@@ -2,6 +2,7 @@
 //! row-level security policies on `agent_runs` and `agent_run_events` filter every statement in it.
 
 use crate::model::UserRole;
+use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -25,22 +26,32 @@ impl Principal {
 pub struct ScopedTx {
     tx: Transaction<'static, Postgres>,
     principal: Principal,
+    /// The transaction's time (`now()` in every statement of it).
+    now: DateTime<Utc>,
 }
 
 /// Begins a transaction with `app.user_id` and `app.role` set for its duration only.
 pub async fn begin_scoped(pool: &PgPool, principal: Principal) -> Result<ScopedTx, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("SELECT set_config('app.user_id', $1, true), set_config('app.role', $2, true)")
-        .bind(principal.user_id.to_string())
-        .bind(principal.role.as_str())
-        .execute(&mut *tx)
-        .await?;
-    Ok(ScopedTx { tx, principal })
+    let now = sqlx::query_scalar!(
+        r#"SELECT now() AS "now!" FROM (SELECT set_config('app.user_id', $1, true),
+                                                set_config('app.role', $2, true)) AS scope"#,
+        principal.user_id.to_string(),
+        principal.role.as_str(),
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(ScopedTx { tx, principal, now })
 }
 
 impl ScopedTx {
     pub fn principal(&self) -> Principal {
         self.principal
+    }
+
+    /// The transaction's time: what `now()` is in each of its statements.
+    pub fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// The user whose rows queries should name explicitly (so indexes on user_id apply), or None for an

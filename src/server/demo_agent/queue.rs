@@ -25,12 +25,14 @@ pub struct StaleJob {
 
 /// Queues `run` for the built-in agent it names (in the transaction that created it).
 pub async fn enqueue(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO agent_jobs (run_id, user_id, agent_name) VALUES ($1, $2, $3)")
-        .bind(run.id)
-        .bind(run.user_id)
-        .bind(&run.agent_name)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+        "INSERT INTO agent_jobs (run_id, user_id, agent_name) VALUES ($1, $2, $3)",
+        run.id,
+        run.user_id,
+        &run.agent_name
+    )
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }
 
@@ -38,15 +40,17 @@ pub async fn enqueue(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Erro
 /// transaction ends, so two concurrent starts cannot both see room for one more.
 pub async fn waiting_for_user(tx: &mut ScopedTx) -> Result<i64, sqlx::Error> {
     let user_id = tx.principal().user_id;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('runwire-queue:' || $1::text))")
-        .bind(user_id)
-        .execute(tx.conn())
-        .await?;
-    sqlx::query_scalar(
-        "SELECT count(*) FROM agent_jobs
-         WHERE user_id = $1 AND finished_at IS NULL AND claimed_at IS NULL",
+    sqlx::query!(
+        "SELECT pg_advisory_xact_lock(hashtext('runwire-queue:' || $1::uuid::text))",
+        user_id
     )
-    .bind(user_id)
+    .execute(tx.conn())
+    .await?;
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "waiting!" FROM agent_jobs
+           WHERE user_id = $1 AND finished_at IS NULL AND claimed_at IS NULL"#,
+        user_id
+    )
     .fetch_one(tx.conn())
     .await
 }
@@ -58,7 +62,8 @@ pub async fn claim(
     worker: &str,
     lease: Duration,
 ) -> Result<Option<ClaimedJob>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        ClaimedJob,
         "WITH next AS (
              SELECT run_id FROM agent_jobs
              WHERE finished_at IS NULL AND claimed_at IS NULL
@@ -71,9 +76,9 @@ pub async fn claim(
          FROM next, agent_runs r
          WHERE j.run_id = next.run_id AND r.id = j.run_id
          RETURNING j.run_id, j.user_id, j.agent_name, r.task",
+        worker,
+        lease.as_secs_f64()
     )
-    .bind(worker)
-    .bind(lease.as_secs_f64())
     .fetch_optional(tx.conn())
     .await
 }
@@ -85,13 +90,13 @@ pub async fn renew(
     worker: &str,
     lease: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let renewed = sqlx::query(
+    let renewed = sqlx::query!(
         "UPDATE agent_jobs SET lease_until = now() + make_interval(secs => $3)
          WHERE run_id = $1 AND claimed_by = $2 AND finished_at IS NULL",
+        run_id,
+        worker,
+        lease.as_secs_f64()
     )
-    .bind(run_id)
-    .bind(worker)
-    .bind(lease.as_secs_f64())
     .execute(tx.conn())
     .await?;
     Ok(renewed.rows_affected() == 1)
@@ -99,12 +104,12 @@ pub async fn renew(
 
 /// Marks a job done with a short outcome ("completed", "cancelled", "timed out: ...").
 pub async fn finish(tx: &mut ScopedTx, run_id: Uuid, outcome: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE agent_jobs SET finished_at = now(), outcome = $2
          WHERE run_id = $1 AND finished_at IS NULL",
+        run_id,
+        outcome
     )
-    .bind(run_id)
-    .bind(outcome)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -117,28 +122,32 @@ pub async fn lock_stale(
     queue_timeout: Duration,
     limit: i64,
 ) -> Result<Vec<StaleJob>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT j.run_id, j.user_id, r.status, j.claimed_at IS NOT NULL AS claimed
-         FROM agent_jobs j JOIN agent_runs r ON r.id = j.run_id
-         WHERE j.finished_at IS NULL
-           AND (j.lease_until < now()
-                OR (j.claimed_at IS NULL AND j.created_at < now() - make_interval(secs => $1)))
-         ORDER BY j.created_at
-         LIMIT $2
-         FOR UPDATE OF j SKIP LOCKED",
+    sqlx::query_as!(
+        StaleJob,
+        r#"SELECT j.run_id, j.user_id, r.status AS "status: RunStatus",
+                  j.claimed_at IS NOT NULL AS "claimed!"
+           FROM agent_jobs j JOIN agent_runs r ON r.id = j.run_id
+           WHERE j.finished_at IS NULL
+             AND (j.lease_until < now()
+                  OR (j.claimed_at IS NULL AND j.created_at < now() - make_interval(secs => $1)))
+           ORDER BY j.created_at
+           LIMIT $2
+           FOR UPDATE OF j SKIP LOCKED"#,
+        queue_timeout.as_secs_f64(),
+        limit
     )
-    .bind(queue_timeout.as_secs_f64())
-    .bind(limit)
     .fetch_all(tx.conn())
     .await
 }
 
 /// Jobs waiting for a worker and jobs being worked on, across all processes.
 pub async fn counts(tx: &mut ScopedTx) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE claimed_at IS NULL), count(*) FILTER (WHERE claimed_at IS NOT NULL)
-         FROM agent_jobs WHERE finished_at IS NULL",
+    let row = sqlx::query!(
+        r#"SELECT count(*) FILTER (WHERE claimed_at IS NULL) AS "waiting!",
+                  count(*) FILTER (WHERE claimed_at IS NOT NULL) AS "running!"
+           FROM agent_jobs WHERE finished_at IS NULL"#
     )
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    Ok((row.waiting, row.running))
 }

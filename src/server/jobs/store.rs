@@ -6,9 +6,6 @@ use crate::server::db::ScopedTx;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::Value;
 
-const JOB_RUN_COLUMNS: &str =
-    "id, job, scheduled_for, trigger, instance, started_at, finished_at, outcome, details";
-
 /// Records the start of a firing; None when another instance already recorded the same firing.
 pub async fn begin_run(
     tx: &mut ScopedTx,
@@ -18,17 +15,18 @@ pub async fn begin_run(
     instance: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<JobRun>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        JobRun,
         "INSERT INTO job_runs (job, scheduled_for, trigger, instance, started_at)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (job, scheduled_for) DO NOTHING
-         RETURNING {JOB_RUN_COLUMNS}"
-    ))
-    .bind(job)
-    .bind(scheduled_for)
-    .bind(trigger)
-    .bind(instance)
-    .bind(now)
+         RETURNING id, job, scheduled_for, trigger, instance, started_at, finished_at, outcome, details",
+        job,
+        scheduled_for,
+        trigger,
+        instance,
+        now
+    )
     .fetch_optional(tx.conn())
     .await
 }
@@ -40,23 +38,26 @@ pub async fn finish_run(
     details: &Value,
     now: DateTime<Utc>,
 ) -> Result<JobRun, sqlx::Error> {
-    sqlx::query_as(&format!(
+    sqlx::query_as!(
+        JobRun,
         "UPDATE job_runs SET finished_at = $2, outcome = $3, details = $4 WHERE id = $1
-         RETURNING {JOB_RUN_COLUMNS}"
-    ))
-    .bind(id)
-    .bind(now)
-    .bind(outcome)
-    .bind(details)
+         RETURNING id, job, scheduled_for, trigger, instance, started_at, finished_at, outcome, details",
+        id,
+        now,
+        outcome,
+        details
+    )
     .fetch_one(tx.conn())
     .await
 }
 
 pub async fn recent_runs(tx: &mut ScopedTx, limit: i64) -> Result<Vec<JobRun>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {JOB_RUN_COLUMNS} FROM job_runs ORDER BY started_at DESC, id DESC LIMIT $1"
-    ))
-    .bind(limit)
+    sqlx::query_as!(
+        JobRun,
+        "SELECT id, job, scheduled_for, trigger, instance, started_at, finished_at, outcome, details
+         FROM job_runs ORDER BY started_at DESC, id DESC LIMIT $1",
+        limit
+    )
     .fetch_all(tx.conn())
     .await
 }
@@ -68,7 +69,7 @@ pub async fn delete_finished_runs(
     cutoff: DateTime<Utc>,
     batch: i64,
 ) -> Result<u64, sqlx::Error> {
-    let deleted = sqlx::query(
+    let deleted = sqlx::query!(
         "DELETE FROM agent_runs WHERE id IN (
              SELECT id FROM agent_runs
              WHERE completed_at < $1
@@ -76,9 +77,9 @@ pub async fn delete_finished_runs(
              ORDER BY completed_at
              LIMIT $2
              FOR UPDATE SKIP LOCKED)",
+        cutoff,
+        batch
     )
-    .bind(cutoff)
-    .bind(batch)
     .execute(tx.conn())
     .await?;
     Ok(deleted.rows_affected())
@@ -91,44 +92,50 @@ pub async fn delete_stale_auth_rows(
     now: DateTime<Utc>,
     session_idle: chrono::Duration,
 ) -> Result<(u64, u64, u64), sqlx::Error> {
-    let keys =
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < $1 - interval '24 hours'")
-            .bind(now)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-    let sessions = sqlx::query("DELETE FROM sessions WHERE expires_at < $1 OR last_seen_at < $2")
-        .bind(now)
-        .bind(now - session_idle)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
-    let attempts =
-        sqlx::query("DELETE FROM auth_attempts WHERE window_started_at < $1 - interval '1 day'")
-            .bind(now)
-            .execute(tx.conn())
-            .await?
-            .rows_affected();
-    sqlx::query("DELETE FROM alerts_sent WHERE sent_at < $1 - interval '7 days'")
-        .bind(now)
-        .execute(tx.conn())
-        .await?;
+    let keys = sqlx::query!(
+        "DELETE FROM idempotency_keys WHERE created_at < $1::timestamptz - interval '24 hours'",
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    let sessions = sqlx::query!(
+        "DELETE FROM sessions WHERE expires_at < $1 OR last_seen_at < $2",
+        now,
+        now - session_idle
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    let attempts = sqlx::query!(
+        "DELETE FROM auth_attempts WHERE window_started_at < $1::timestamptz - interval '1 day'",
+        now
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
+    sqlx::query!(
+        "DELETE FROM alerts_sent WHERE sent_at < $1::timestamptz - interval '7 days'",
+        now
+    )
+    .execute(tx.conn())
+    .await?;
     Ok((keys, sessions, attempts))
 }
 
 pub async fn insert_health(tx: &mut ScopedTx, sample: &HealthSample) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO health_samples (taken_at, healthy, db_latency_ms, bus_lag_ms, jobs_waiting,
                                      jobs_running, details)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        sample.taken_at,
+        sample.healthy,
+        sample.db_latency_ms,
+        sample.bus_lag_ms,
+        sample.jobs_waiting,
+        sample.jobs_running,
+        &sample.details
     )
-    .bind(sample.taken_at)
-    .bind(sample.healthy)
-    .bind(sample.db_latency_ms)
-    .bind(sample.bus_lag_ms)
-    .bind(sample.jobs_waiting)
-    .bind(sample.jobs_running)
-    .bind(&sample.details)
     .execute(tx.conn())
     .await?;
     Ok(())
@@ -138,11 +145,12 @@ pub async fn recent_health(
     tx: &mut ScopedTx,
     limit: i64,
 ) -> Result<Vec<HealthSample>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        HealthSample,
         "SELECT taken_at, healthy, db_latency_ms, bus_lag_ms, jobs_waiting, jobs_running, details
          FROM health_samples ORDER BY taken_at DESC LIMIT $1",
+        limit
     )
-    .bind(limit)
     .fetch_all(tx.conn())
     .await
 }
@@ -150,8 +158,8 @@ pub async fn recent_health(
 /// Writes every user's report for `day` from the hourly rollup (again, if it ran before);
 /// returns how many users had runs that day.
 pub async fn write_daily_reports(tx: &mut ScopedTx, day: NaiveDate) -> Result<u64, sqlx::Error> {
-    let written = sqlx::query(
-        "WITH day_rows AS (
+    let written = sqlx::query!(
+"WITH day_rows AS (
              SELECT * FROM run_rollup_hourly
              WHERE hour >= $1::date::timestamp AT TIME ZONE 'UTC'
                AND hour < ($1::date + 1)::timestamp AT TIME ZONE 'UTC'
@@ -183,8 +191,8 @@ pub async fn write_daily_reports(tx: &mut ScopedTx, day: NaiveDate) -> Result<u6
              cancelled = EXCLUDED.cancelled, timed_out = EXCLUDED.timed_out,
              avg_duration_seconds = EXCLUDED.avg_duration_seconds, top_failing = EXCLUDED.top_failing,
              created_at = now()",
-    )
-    .bind(day)
+day
+)
     .execute(tx.conn())
     .await?;
     Ok(written.rows_affected())
@@ -195,24 +203,29 @@ pub async fn recent_reports(
     tx: &mut ScopedTx,
     limit: i64,
 ) -> Result<Vec<DailyReport>, sqlx::Error> {
-    let mut query = sqlx::QueryBuilder::new(
+    // The owner named for the index (an admin reads everyone's: no owner).
+    let owner = tx.owner_filter();
+    sqlx::query_as!(
+        DailyReport,
         "SELECT day, total, completed, failed, cancelled, timed_out, avg_duration_seconds, top_failing
-         FROM daily_reports",
-    );
-    if let Some(user_id) = tx.owner_filter() {
-        query.push(" WHERE user_id = ").push_bind(user_id);
-    }
-    query.push(" ORDER BY day DESC LIMIT ").push_bind(limit);
-    query.build_query_as().fetch_all(tx.conn()).await
+         FROM daily_reports WHERE ($1::uuid IS NULL OR user_id = $1)
+         ORDER BY day DESC LIMIT $2",
+        owner,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await
 }
 
 /// Claims an alert by its key; false when it was already claimed (by this or another replica).
 pub async fn claim_alert(tx: &mut ScopedTx, key: &str) -> Result<bool, sqlx::Error> {
-    let inserted = sqlx::query("INSERT INTO alerts_sent (key) VALUES ($1) ON CONFLICT DO NOTHING")
-        .bind(key)
-        .execute(tx.conn())
-        .await?
-        .rows_affected();
+    let inserted = sqlx::query!(
+        "INSERT INTO alerts_sent (key) VALUES ($1) ON CONFLICT DO NOTHING",
+        key
+    )
+    .execute(tx.conn())
+    .await?
+    .rows_affected();
     Ok(inserted == 1)
 }
 
@@ -222,31 +235,36 @@ pub async fn agent_outcomes_last_day(
     user_id: uuid::Uuid,
     agent_name: &str,
 ) -> Result<(i64, i64), sqlx::Error> {
-    sqlx::query_as(
-        "SELECT coalesce(sum(failed), 0)::bigint,
-                coalesce(sum(completed + failed + cancelled + timed_out), 0)::bigint
-         FROM run_rollup_hourly
-         WHERE user_id = $1 AND agent_name = $2 AND hour >= now() - interval '24 hours'",
+    let row = sqlx::query!(
+        r#"SELECT coalesce(sum(failed), 0)::bigint AS "failed!",
+                  coalesce(sum(completed + failed + cancelled + timed_out), 0)::bigint AS "finished!"
+           FROM run_rollup_hourly
+           WHERE user_id = $1 AND agent_name = $2 AND hour >= now() - interval '24 hours'"#,
+        user_id,
+        agent_name
     )
-    .bind(user_id)
-    .bind(agent_name)
     .fetch_one(tx.conn())
-    .await
+    .await?;
+    Ok((row.failed, row.finished))
 }
 
 /// Takes the advisory lock of `job` on `conn` (a session lock: it lives as long as the connection
 /// or until [`unlock_job`]); false when another session holds it.
 pub async fn try_lock_job(conn: &mut sqlx::PgConnection, job: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('runwire-job:' || $1))")
-        .bind(job)
-        .fetch_one(conn)
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock(hashtext('runwire-job:' || $1)) AS "locked!""#,
+        job
+    )
+    .fetch_one(conn)
+    .await
 }
 
 pub async fn unlock_job(conn: &mut sqlx::PgConnection, job: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_advisory_unlock(hashtext('runwire-job:' || $1))")
-        .bind(job)
-        .execute(conn)
-        .await
-        .map(drop)
+    sqlx::query_scalar!(
+        r#"SELECT pg_advisory_unlock(hashtext('runwire-job:' || $1)) AS "unlocked!""#,
+        job
+    )
+    .fetch_one(conn)
+    .await
+    .map(drop)
 }

@@ -46,26 +46,27 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> Vec<u8> {
 
 pub async fn claim(tx: &mut ScopedTx, key: &str, fingerprint: &[u8]) -> Result<Claim, AppError> {
     let user_id = tx.principal().user_id;
-    let inserted = sqlx::query(
+    let inserted = sqlx::query!(
         "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3)
          ON CONFLICT (user_id, key) DO NOTHING",
+        user_id,
+        key,
+        fingerprint
     )
-    .bind(user_id)
-    .bind(key)
-    .bind(fingerprint)
     .execute(tx.conn())
     .await?;
     if inserted.rows_affected() == 1 {
         return Ok(Claim::New);
     }
-    let (stored_hash, status, response): (Vec<u8>, Option<i32>, Option<Value>) = sqlx::query_as(
+    let stored = sqlx::query!(
         "SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = $1 AND key = $2",
+        user_id,
+        key
     )
-    .bind(user_id)
-    .bind(key)
     .fetch_one(tx.conn())
     .await?;
-    if stored_hash != fingerprint {
+    let (status, response) = (stored.status_code, stored.response);
+    if stored.request_hash != fingerprint {
         return Err(AppError::validation(
             "Idempotency-Key",
             "this key was already used for a different request",
@@ -84,12 +85,14 @@ pub async fn store(
     status: StatusCode,
     response: &Value,
 ) -> Result<(), AppError> {
-    sqlx::query("UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2")
-        .bind(tx.principal().user_id)
-        .bind(key)
-        .bind(i32::from(status.as_u16()))
-        .bind(response)
-        .execute(tx.conn())
-        .await?;
+    sqlx::query!(
+"UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2",
+tx.principal().user_id,
+key,
+i32::from(status.as_u16()),
+response
+)
+    .execute(tx.conn())
+    .await?;
     Ok(())
 }

@@ -10,9 +10,10 @@ pub use filter::push_matching_ids;
 pub use page::{explain_page, page};
 pub use rollup::{agent_names, explain_stats, stats, trend};
 
-use crate::model::{AgentRun, NewRun};
+use crate::model::{AgentRun, NewRun, RunStatus, VerificationAttempt};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 /// The columns of a full [`AgentRun`], in its field order.
@@ -21,25 +22,147 @@ pub(crate) const RUN_COLUMNS: &str =
      attempt, result, error, verification_evidence, metadata, tokens_in, tokens_out, cost_usd, \
      created_at, started_at, completed_at, updated_at";
 
+/// A run as the checked queries read it (its verification history arrives as JSON).
+struct RunRow {
+    id: Uuid,
+    task_id: Uuid,
+    user_id: Uuid,
+    agent_name: String,
+    task: String,
+    status: RunStatus,
+    progress_percent: f32,
+    current_step: Option<String>,
+    attempt: i32,
+    result: Option<serde_json::Value>,
+    error: Option<String>,
+    verification_evidence: Json<Vec<VerificationAttempt>>,
+    metadata: serde_json::Value,
+    tokens_in: Option<i64>,
+    tokens_out: Option<i64>,
+    cost_usd: Option<f64>,
+    created_at: DateTime<Utc>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<RunRow> for AgentRun {
+    fn from(row: RunRow) -> AgentRun {
+        AgentRun {
+            id: row.id,
+            task_id: row.task_id,
+            user_id: row.user_id,
+            agent_name: row.agent_name,
+            task: row.task,
+            status: row.status,
+            progress_percent: row.progress_percent,
+            current_step: row.current_step,
+            attempt: row.attempt,
+            result: row.result,
+            error: row.error,
+            verification_evidence: row.verification_evidence.0,
+            metadata: row.metadata,
+            tokens_in: row.tokens_in,
+            tokens_out: row.tokens_out,
+            cost_usd: row.cost_usd,
+            created_at: row.created_at,
+            started_at: row.started_at,
+            completed_at: row.completed_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
 /// Creates a run for the scoped user.
 pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::Error> {
     let user_id = tx.principal().user_id;
-    sqlx::query_as(&format!(
-        "INSERT INTO agent_runs (user_id, task_id, agent_name, task, status, current_step, metadata,
+    let row = sqlx::query_as!(
+        RunRow,
+        r#"INSERT INTO agent_runs (user_id, task_id, agent_name, task, status, current_step, metadata,
                                  started_at)
-         VALUES ($1, coalesce($2, gen_random_uuid()), $3, $4, $5, $6, coalesce($7, '{{}}'::jsonb),
+         VALUES ($1, coalesce($2, gen_random_uuid()), $3, $4, $5, $6, coalesce($7, '{}'::jsonb),
                  CASE WHEN $5 = 'in_progress'::run_status THEN now() END)
-         RETURNING {RUN_COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(new.task_id)
-    .bind(&new.agent_name)
-    .bind(&new.task)
-    .bind(new.status)
-    .bind(&new.step)
-    .bind(&new.metadata)
+         RETURNING id, task_id, user_id, agent_name, task, status AS "status: RunStatus",
+                   progress_percent, current_step, attempt, result, error,
+                   verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
+                   metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
+                   updated_at"#,
+        user_id,
+        new.task_id,
+        new.agent_name,
+        new.task,
+        new.status as RunStatus,
+        new.step,
+        new.metadata,
+    )
     .fetch_one(tx.conn())
+    .await?;
+    Ok(row.into())
+}
+
+/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time,
+/// and the transaction's time: the time its events are stamped with, so a run rebuilt from its events
+/// has the very timestamps of the stored one.
+pub async fn lock(
+    tx: &mut ScopedTx,
+    id: Uuid,
+) -> Result<Option<(AgentRun, DateTime<Utc>)>, sqlx::Error> {
+    let row = sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, task_id, user_id, agent_name, task, status AS "status: RunStatus",
+                  progress_percent, current_step, attempt, result, error,
+                  verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
+                  metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
+                  updated_at
+           FROM agent_runs WHERE id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(row.map(|row| (row.into(), tx.now())))
+}
+
+/// Writes the small fields of a run's state: enough for the database's transition guard to see a
+/// status change within a batch. [`save`] writes the rest once the batch is done.
+pub async fn save_state(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                started_at = $6, completed_at = $7
+         WHERE id = $1",
+        run.id,
+        run.status as RunStatus,
+        run.progress_percent,
+        run.current_step,
+        run.attempt,
+        run.started_at,
+        run.completed_at,
+    )
+    .execute(tx.conn())
     .await
+    .map(drop)
+}
+
+/// Writes every field an update may change.
+pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+                result = $6, error = $7, verification_evidence = $8, started_at = $9,
+                completed_at = $10
+         WHERE id = $1",
+        run.id,
+        run.status as RunStatus,
+        run.progress_percent,
+        run.current_step,
+        run.attempt,
+        run.result,
+        run.error,
+        Json(&run.verification_evidence) as _,
+        run.started_at,
+        run.completed_at,
+    )
+    .execute(tx.conn())
+    .await
+    .map(drop)
 }
 
 /// A run with a figure read in the same statement.
@@ -50,67 +173,9 @@ struct RunWith<T> {
     figure: T,
 }
 
-/// The run, locked until the transaction ends so concurrent updates of one run apply one at a time,
-/// and the transaction's time: the time its events are stamped with, so a run rebuilt from its events
-/// has the very timestamps of the stored one.
-pub async fn lock(
-    tx: &mut ScopedTx,
-    id: Uuid,
-) -> Result<Option<(AgentRun, DateTime<Utc>)>, sqlx::Error> {
-    let row: Option<RunWith<DateTime<Utc>>> = sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS}, now() AS figure FROM agent_runs WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
-    .fetch_optional(tx.conn())
-    .await?;
-    Ok(row.map(|row| (row.run, row.figure)))
-}
-
-/// Writes the small fields of a run's state: enough for the database's transition guard to see a
-/// status change within a batch. [`save`] writes the rest once the batch is done.
-pub async fn save_state(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
-                started_at = $6, completed_at = $7
-         WHERE id = $1",
-    )
-    .bind(run.id)
-    .bind(run.status)
-    .bind(run.progress_percent)
-    .bind(&run.current_step)
-    .bind(run.attempt)
-    .bind(run.started_at)
-    .bind(run.completed_at)
-    .execute(tx.conn())
-    .await
-    .map(drop)
-}
-
-/// Writes every field an update may change.
-pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
-                result = $6, error = $7, verification_evidence = $8, started_at = $9,
-                completed_at = $10
-         WHERE id = $1",
-    )
-    .bind(run.id)
-    .bind(run.status)
-    .bind(run.progress_percent)
-    .bind(&run.current_step)
-    .bind(run.attempt)
-    .bind(&run.result)
-    .bind(&run.error)
-    .bind(sqlx::types::Json(&run.verification_evidence))
-    .bind(run.started_at)
-    .bind(run.completed_at)
-    .execute(tx.conn())
-    .await
-    .map(drop)
-}
-
 /// The runs with these ids (those the scoped user may see), each with the newest of its events the
-/// row reflects: read in one statement, so the pair is consistent.
+/// row reflects: read in one statement, so the pair is consistent. (Dynamic: a checked query cannot
+/// take the column list of [`RUN_COLUMNS`].)
 pub async fn by_ids_as_of(
     tx: &mut ScopedTx,
     ids: &[Uuid],
@@ -127,10 +192,17 @@ pub async fn by_ids_as_of(
 }
 
 pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE id = $1"
-    ))
-    .bind(id)
+    let row = sqlx::query_as!(
+        RunRow,
+        r#"SELECT id, task_id, user_id, agent_name, task, status AS "status: RunStatus",
+                  progress_percent, current_step, attempt, result, error,
+                  verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
+                  metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
+                  updated_at
+           FROM agent_runs WHERE id = $1"#,
+        id
+    )
     .fetch_optional(tx.conn())
-    .await
+    .await?;
+    Ok(row.map(AgentRun::from))
 }

@@ -30,6 +30,7 @@ pub async fn explain_stats(
         .await
 }
 
+/// Plain text, not a checked query: [`explain_stats`] runs the very same text under EXPLAIN.
 const STATS_SQL: &str = "SELECT coalesce(sum(total), 0)::bigint AS total,
                 coalesce(sum(total - completed - failed - cancelled - timed_out), 0)::bigint AS active,
                 coalesce(sum(completed), 0)::bigint AS completed,
@@ -52,31 +53,32 @@ pub async fn trend(
         TrendBucket::Hour => "hour",
         TrendBucket::Day => "day",
     };
-    sqlx::query_as(
-        "SELECT date_trunc($3, hour, 'UTC') AS start,
-                sum(completed)::bigint AS completed,
-                sum(failed)::bigint AS failed,
-                sum(cancelled + timed_out)::bigint AS stopped,
-                sum(total - completed - failed - cancelled - timed_out)::bigint AS active
-         FROM run_rollup_hourly
-         WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))
-         GROUP BY 1
-         ORDER BY 1",
+    sqlx::query_as!(
+        TrendPoint,
+        r#"SELECT date_trunc($3, hour, 'UTC') AS "start!",
+                  sum(completed)::bigint AS "completed!",
+                  sum(failed)::bigint AS "failed!",
+                  sum(cancelled + timed_out)::bigint AS "stopped!",
+                  sum(total - completed - failed - cancelled - timed_out)::bigint AS "active!"
+           FROM run_rollup_hourly
+           WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))
+           GROUP BY 1
+           ORDER BY 1"#,
+        tx.principal().user_id,
+        since,
+        unit
     )
-    .bind(tx.principal().user_id)
-    .bind(since)
-    .bind(unit)
     .fetch_all(tx.conn())
     .await
 }
 
 /// The names of the agents the scoped user has runs of, for the agent filter.
 pub async fn agent_names(tx: &mut ScopedTx) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "SELECT DISTINCT agent_name FROM run_rollup_hourly
          WHERE user_id = $1 AND total > 0 ORDER BY 1 LIMIT 500",
+        tx.principal().user_id
     )
-    .bind(tx.principal().user_id)
     .fetch_all(tx.conn())
     .await
 }

@@ -121,12 +121,11 @@ pub async fn generate(
         made.runs += count;
         progress(made.runs);
     }
-    sqlx::query("DELETE FROM run_rollup_hourly WHERE user_id = $1")
-        .bind(user_id)
+    sqlx::query!("DELETE FROM run_rollup_hourly WHERE user_id = $1", user_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO run_rollup_hourly (user_id, hour, agent_name, total, completed, failed,
+    sqlx::query!(
+"INSERT INTO run_rollup_hourly (user_id, hour, agent_name, total, completed, failed,
                                         cancelled, timed_out, finished_ms)
          SELECT user_id, date_trunc('hour', created_at, 'UTC'), agent_name, count(*),
                 count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status = 'failed'),
@@ -135,8 +134,8 @@ pub async fn generate(
                 coalesce(sum(greatest(duration_ms, 0)), 0)
          FROM agent_runs WHERE user_id = $1
          GROUP BY 1, 2, 3",
-    )
-    .bind(user_id)
+user_id
+)
     .execute(&mut *tx)
     .await?;
     sqlx::raw_sql(

@@ -7,10 +7,12 @@ use uuid::Uuid;
 
 /// How many runs the scoped user has.
 pub async fn count_runs(tx: &mut ScopedTx) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT count(*) FROM agent_runs WHERE user_id = $1")
-        .bind(tx.principal().user_id)
-        .fetch_one(tx.conn())
-        .await
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM agent_runs WHERE user_id = $1"#,
+        tx.principal().user_id
+    )
+    .fetch_one(tx.conn())
+    .await
 }
 
 /// A run to insert as it is, used by the demo seed (the publisher writes through transitions instead).
@@ -34,30 +36,31 @@ pub async fn insert_seed(tx: &mut ScopedTx, run: &SeedRun<'_>) -> Result<Uuid, s
         RunStatus::InProgress => RunEventKind::Started,
         status => RunEventKind::for_status(status),
     };
-    sqlx::query_scalar(
-        "WITH run AS (
+    sqlx::query_scalar!(
+"WITH run AS (
              INSERT INTO agent_runs (user_id, agent_name, task, status, progress_percent, current_step,
                                      result, error, created_at, started_at, completed_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, coalesce($11, $10, $9))
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                     coalesce($11::timestamptz, $10::timestamptz, $9::timestamptz))
              RETURNING id, status, progress_percent, current_step, user_id
          ), event AS (
              INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step)
              SELECT id, user_id, $12, status, progress_percent, current_step FROM run
          )
-         SELECT id FROM run",
-    )
-    .bind(user_id)
-    .bind(run.agent_name)
-    .bind(run.task)
-    .bind(run.status)
-    .bind(run.progress_percent)
-    .bind(run.current_step)
-    .bind(&run.result)
-    .bind(run.error)
-    .bind(run.created_at)
-    .bind(run.started_at)
-    .bind(run.completed_at)
-    .bind(kind.as_str())
+         SELECT id AS \"id!\" FROM run",
+user_id,
+run.agent_name,
+run.task,
+run.status as RunStatus,
+run.progress_percent,
+run.current_step,
+run.result,
+run.error,
+run.created_at,
+run.started_at,
+run.completed_at,
+kind.as_str()
+)
     .fetch_one(tx.conn())
     .await
 }
