@@ -110,6 +110,7 @@ async fn replay_then_live_in_order_and_only_the_callers() {
     let run = start_run(&t.publisher, &t.alice, "replayer").await;
     publish_progress(&t.publisher, &t.alice, run, 4, 1).await;
     let bobs_run = start_run(&t.publisher, &t.bob, "bob-agent").await;
+    t.app.hub_caught_up().await;
 
     let mut client =
         LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;

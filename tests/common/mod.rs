@@ -223,6 +223,8 @@ pub struct TestApp {
     pub db: TestDb,
     pub agents: Arc<AgentRunner>,
     pub jobs: Arc<Scheduler>,
+    /// The app's event hub.
+    pub bus: Arc<runwire::server::bus::EventBus>,
     pub http: reqwest::Client,
     server: tokio::task::JoinHandle<()>,
 }
@@ -353,6 +355,7 @@ impl TestApp {
         db: TestDb,
     ) -> TestApp {
         let addr = listener.local_addr().unwrap();
+        let bus = state.bus.clone();
         let router = app::router(state);
         let server = tokio::spawn(async move {
             app::serve_http(
@@ -368,6 +371,7 @@ impl TestApp {
             db,
             agents,
             jobs,
+            bus,
             http: browser(),
             server,
         }
@@ -403,6 +407,22 @@ impl TestApp {
             .send()
             .await
             .unwrap()
+    }
+
+    /// Waits until the hub has handed out every event stored now: a subscription made after this
+    /// replays all of them before its `ready`.
+    pub async fn hub_caught_up(&self) {
+        let newest: i64 = sqlx::query_scalar("SELECT coalesce(max(id), 0) FROM agent_run_events")
+            .fetch_one(&mut self.db.owner_conn().await)
+            .await
+            .unwrap();
+        for _ in 0..500 {
+            if self.bus.last_event_id() >= newest {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the hub did not reach event {newest}");
     }
 
     pub fn url(&self, path: &str) -> String {
