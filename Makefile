@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site site-release test test-rust test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
+.PHONY: help tools run build server site site-release test test-rust fuzz-deps test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -71,10 +71,20 @@ run: build
 
 ## test: everything CI runs
 test: build
+	$(MAKE) lint
 	$(MAKE) test-rust
 	$(MAKE) test-e2e
 
-test-rust:
+## fuzz-deps: schemathesis in a project-local venv, for the OpenAPI fuzz test (tests/fuzz.rs)
+VENV := $(CURDIR)/.venv
+SCHEMATHESIS_VERSION := 4.32.5
+fuzz-deps: $(VENV)/bin/schemathesis
+
+$(VENV)/bin/schemathesis:
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+
+test-rust: fuzz-deps
 	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
 	  rm -rf $(TEST_DATA); \
 	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr

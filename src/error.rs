@@ -112,6 +112,7 @@ impl From<crate::model::RunFilterError> for AppError {
         let field = match err {
             crate::model::RunFilterError::SearchTooLong(_) => "search",
             crate::model::RunFilterError::AgentNameLength => "agent_name",
+            crate::model::RunFilterError::NulCharacter(field) => field,
         };
         AppError::validation(field, err.to_string())
     }
@@ -215,6 +216,9 @@ mod ssr {
                             format!("value violates {constraint}"),
                         ),
                         "23505" => AppError::Conflict(format!("already exists ({constraint})")),
+                        // a NUL character in text or jsonb: the model refuses it first; this is the
+                        // backstop for any path it missed
+                        "22021" | "22P05" => AppError::validation("input", db.message()),
                         _ => AppError::internal(err),
                     }
                 }

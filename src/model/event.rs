@@ -7,7 +7,7 @@ use uuid::Uuid;
 /// What happened to a run; one row of the append-only `agent_run_events` log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type, utoipa::ToSchema))]
 #[cfg_attr(feature = "ssr", sqlx(type_name = "text", rename_all = "snake_case"))]
 pub enum RunEventKind {
     Started,
@@ -55,7 +55,7 @@ impl fmt::Display for RunEventKind {
 
 /// One entry of a run's history. `id` is global and increasing: the cursor live subscribers resume from.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct RunEvent {
     pub id: i64,
     pub run_id: Uuid,
@@ -82,6 +82,7 @@ pub const EVENT_PAGE_MAX: i64 = 1000;
 
 /// A page of one run's events, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct EventPage {
     pub events: Vec<RunEvent>,
     /// Pass as `after` for the next page; None: this was the last.

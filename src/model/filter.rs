@@ -28,6 +28,8 @@ pub enum RunFilterError {
     SearchTooLong(usize),
     #[error("agent name must be 1 to 100 characters")]
     AgentNameLength,
+    #[error("{0} holds a NUL character")]
+    NulCharacter(&'static str),
 }
 
 impl RunFilter {
@@ -42,6 +44,12 @@ impl RunFilter {
             if !(1..=super::AGENT_NAME_MAX_CHARS).contains(&agent.chars().count()) {
                 return Err(RunFilterError::AgentNameLength);
             }
+            if agent.contains('\0') {
+                return Err(RunFilterError::NulCharacter("agent"));
+            }
+        }
+        if self.search.as_deref().is_some_and(|s| s.contains('\0')) {
+            return Err(RunFilterError::NulCharacter("q"));
         }
         Ok(())
     }
@@ -58,6 +66,7 @@ impl RunFilter {
 /// The orders a run list can be read in. Each has its own index and keyset.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunSort {
     /// Most recently started (created) first.
     #[default]
@@ -159,6 +168,7 @@ impl RunCursor {
 
 /// One page of runs, newest first, and where the next one starts (None: this was the last).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct RunPage {
     pub runs: Vec<super::AgentRun>,
     pub next_cursor: Option<String>,

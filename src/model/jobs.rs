@@ -44,7 +44,7 @@ impl JobName {
 
 /// One firing of a job.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct JobRun {
     pub id: i64,
     pub job: String,

@@ -106,6 +106,13 @@ impl RunQuery {
                 );
             }
         }
+        if get("task_id").is_some_and(|v| v.trim().is_empty()) {
+            problem(
+                "task_id",
+                "task_id is empty: give a task id or leave it out".into(),
+                true,
+            );
+        }
         if let Some(task_id) = present("task_id") {
             match Uuid::parse_str(task_id.trim()) {
                 Ok(id) => query.task_id = Some(id),
@@ -166,6 +173,13 @@ impl RunQuery {
                     false,
                 ),
             }
+        }
+        if get("run").is_some_and(|v| v.trim().is_empty()) {
+            problem(
+                "run",
+                "run is empty: give a run id or leave it out".into(),
+                false,
+            );
         }
         if let Some(run) = present("run") {
             match Uuid::parse_str(run.trim()) {

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 /// One execution of an agent on a task, as stored in `agent_runs`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
 pub struct AgentRun {
     pub id: Uuid,
     pub task_id: Uuid,
@@ -32,6 +32,7 @@ pub struct AgentRun {
 
 /// One verification of a run's output: which attempt, whether it passed, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct VerificationAttempt {
     pub attempt: i32,
     pub passed: bool,

@@ -6,7 +6,7 @@ use std::str::FromStr;
 /// the database enforces the same table (migrations, `run_status_transition_allowed`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "ssr", derive(sqlx::Type))]
+#[cfg_attr(feature = "ssr", derive(sqlx::Type, utoipa::ToSchema))]
 #[cfg_attr(
     feature = "ssr",
     sqlx(type_name = "run_status", rename_all = "snake_case")

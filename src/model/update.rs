@@ -24,15 +24,25 @@ pub const RUN_MAX_BYTES: usize = 1024 * 1024;
 /// One report about an existing run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub enum RunUpdate {
     Progress {
+        #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 100))]
         percent: f32,
         #[serde(default)]
+        #[cfg_attr(
+            feature = "ssr",
+            schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+        )]
         step: Option<String>,
     },
     Status {
         status: RunStatus,
         #[serde(default)]
+        #[cfg_attr(
+            feature = "ssr",
+            schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+        )]
         step: Option<String>,
     },
     Verification {
@@ -47,10 +57,18 @@ pub enum RunUpdate {
         evidence: Option<Value>,
     },
     Fail {
+        #[cfg_attr(
+            feature = "ssr",
+            schema(min_length = 1, max_length = 10000, pattern = r"^[^\x00]*\S[^\x00]*$")
+        )]
         error: String,
     },
     Cancel {
         #[serde(default)]
+        #[cfg_attr(
+            feature = "ssr",
+            schema(min_length = 1, max_length = 2000, pattern = r"^[^\x00]*\S[^\x00]*$")
+        )]
         reason: Option<String>,
     },
 }
@@ -58,18 +76,45 @@ pub enum RunUpdate {
 /// A run to create.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct NewRun {
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 100, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub agent_name: String,
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 65536, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub task: String,
     #[serde(default)]
     pub task_id: Option<Uuid>,
     /// `in_progress` (default: the agent is already working), `queued` or `pending`.
     #[serde(default = "NewRun::default_status")]
+    #[cfg_attr(feature = "ssr", schema(value_type = StartingStatus))]
     pub status: RunStatus,
     #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+    )]
     pub step: Option<String>,
+    /// A JSON object of up to 64 KiB.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<std::collections::HashMap<String, serde_json::Value>>))]
     pub metadata: Option<Value>,
+}
+
+/// The statuses a run may start in (for the OpenAPI document).
+#[cfg(feature = "ssr")]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum StartingStatus {
+    Pending,
+    Queued,
+    InProgress,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -92,6 +137,11 @@ pub enum RunUpdateError {
     },
     #[error("a run keeps at most {VERIFICATION_MAX_ATTEMPTS} verification attempts")]
     TooManyVerifications,
+    #[error("{field} holds {what}, which cannot be stored")]
+    Unstorable {
+        field: &'static str,
+        what: &'static str,
+    },
     #[error("{0}")]
     Invalid(&'static str),
 }
@@ -104,9 +154,9 @@ impl RunUpdateError {
             RunUpdateError::ProgressOutOfRange(_) | RunUpdateError::ProgressBackwards { .. } => {
                 "percent"
             }
-            RunUpdateError::TextLength { field, .. } | RunUpdateError::TooLarge { field, .. } => {
-                field
-            }
+            RunUpdateError::TextLength { field, .. }
+            | RunUpdateError::TooLarge { field, .. }
+            | RunUpdateError::Unstorable { field, .. } => field,
             RunUpdateError::TooManyVerifications => "evidence",
             RunUpdateError::Invalid(_) => "status",
         }
@@ -147,14 +197,47 @@ fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), RunUpda
     if len == 0 || len > max || text.trim().is_empty() {
         return Err(RunUpdateError::TextLength { field, max });
     }
+    if text.contains('\0') {
+        return Err(RunUpdateError::Unstorable {
+            field,
+            what: "a NUL character",
+        });
+    }
     Ok(())
 }
 
-/// The serialized size of `value`, or an error when it is over `max`.
+/// Largest magnitude of a JSON number a run may hold: PostgreSQL keeps jsonb numbers exact and
+/// writes them back as plain digits, and a number near the end of the f64 range would not read back.
+pub const JSON_NUMBER_MAX: f64 = 1e300;
+
+/// What in `value` cannot be stored and read back: a string (or key) with a NUL character, which
+/// PostgreSQL refuses in text and jsonb, or a number beyond [`JSON_NUMBER_MAX`].
+pub fn unstorable(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::String(text) if text.contains('\0') => Some("a NUL character"),
+        Value::Number(number) if number.as_f64().is_some_and(|n| n.abs() > JSON_NUMBER_MAX) => {
+            Some("a number beyond 1e300")
+        }
+        Value::Array(items) => items.iter().find_map(unstorable),
+        Value::Object(map) => map.iter().find_map(|(key, item)| {
+            if key.contains('\0') {
+                Some("a NUL character")
+            } else {
+                unstorable(item)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// The serialized size of `value`, or an error when it is over `max` (or holds a NUL character).
 fn check_size(field: &'static str, value: &Value, max: usize) -> Result<usize, RunUpdateError> {
     let size = json_len(value);
     if size > max {
         return Err(RunUpdateError::TooLarge { field, size, max });
+    }
+    if let Some(what) = unstorable(value) {
+        return Err(RunUpdateError::Unstorable { field, what });
     }
     Ok(size)
 }

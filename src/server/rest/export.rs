@@ -3,6 +3,7 @@
 //! own, so an export never holds a database connection while it waits for its client: a client that
 //! never reads stalls only its own export. One export per user runs at a time (per process).
 
+use super::openapi::{ExportParams, ReadErrors};
 use super::Caller;
 use crate::error::AppError;
 use crate::model::AgentRun;
@@ -38,18 +39,29 @@ enum Format {
     Json,
 }
 
+/// Every run of a list (the run-list dialect, plus `format`), streamed as CSV or a JSON array.
+#[utoipa::path(get, path = "/api/v1/runs/export", tag = "runs",
+    params(ExportParams),
+    responses((status = 200, description = "The runs, newest first unless sorted otherwise",
+               content((String = "text/csv"), (Vec<AgentRun> = "application/json"))),
+              ReadErrors))]
 pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
     uri: Uri,
 ) -> Result<Response, AppError> {
     let (view, problems) = super::run_query(&uri, &["format"])?;
+    if view.cursor.is_some() || view.limit.is_some() {
+        return Err(AppError::BadRequest(
+            "an export takes every run of the view: leave out cursor and limit".into(),
+        ));
+    }
     if !problems.is_empty() {
         let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
         return Err(AppError::BadRequest(messages.join("; ")));
     }
     let format = match format_of(&uri).as_deref() {
-        None | Some("csv") => Format::Csv,
+        None | Some("") | Some("csv") => Format::Csv,
         Some("json") => Format::Json,
         Some(_) => return Err(AppError::validation("format", "must be csv or json")),
     };
@@ -61,7 +73,11 @@ pub async fn export(
             "an export of yours is still running; wait for it to finish (one at a time)".into(),
         )
     })?;
-    let pages = state.reader.export(who, filter, view.sort);
+    // fused: after the first read, an export of nothing must not be polled again
+    let mut pages = Box::pin(state.reader.export(who, filter, view.sort).fuse());
+    // The first page is read before the answer starts, so a failure is a status, not a cut body.
+    let first_page = pages.next().await.transpose()?;
+    let pages = futures::stream::iter(first_page.map(Ok)).chain(pages);
     let mut first = true;
     let body = pages.map(move |page: Result<Vec<AgentRun>, AppError>| {
         // Held until the body ends, finished or abandoned: then the next export may start.

@@ -20,9 +20,11 @@ use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// Largest accepted request body (a batch of updates); one run's `result` is limited to 256 KiB.
@@ -53,28 +55,32 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/ready"),
 ];
 
+/// The API's routes and, made from the same calls, their OpenAPI document.
+pub(crate) fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(runs::list, runs::create))
+        .routes(routes!(export::export))
+        .routes(routes!(runs::get))
+        .routes(routes!(runs::events, runs::batch))
+        .routes(routes!(runs::progress))
+        .routes(routes!(runs::status))
+        .routes(routes!(runs::verification))
+        .routes(routes!(runs::complete))
+        .routes(routes!(runs::fail))
+        .routes(routes!(runs::cancel))
+        .routes(routes!(openapi::document))
+        .routes(routes!(legacy::start))
+        .routes(routes!(legacy::get))
+        .routes(routes!(legacy::active))
+        .routes(routes!(ops::cron))
+        .routes(routes!(ops::health))
+        .routes(routes!(ops::ready))
+}
+
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/runs", get(runs::list).post(runs::create))
-        .route("/api/v1/runs/export", get(export::export))
-        .route("/api/v1/runs/{id}", get(runs::get))
-        .route(
-            "/api/v1/runs/{id}/events",
-            get(runs::events).post(runs::batch),
-        )
-        .route("/api/v1/runs/{id}/progress", post(runs::progress))
-        .route("/api/v1/runs/{id}/status", post(runs::status))
-        .route("/api/v1/runs/{id}/verification", post(runs::verification))
-        .route("/api/v1/runs/{id}/complete", post(runs::complete))
-        .route("/api/v1/runs/{id}/fail", post(runs::fail))
-        .route("/api/v1/runs/{id}/cancel", post(runs::cancel))
-        .route("/api/v1/openapi.json", get(openapi::document))
-        .route("/api/agents/run", post(runs::create))
-        .route("/api/agents/run/{id}", get(runs::get))
-        .route("/api/agents/active", get(legacy::active))
-        .route("/api/cron/{job}", post(ops::cron))
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
+    routes()
+        .split_for_parts()
+        .0
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
 }
 

@@ -1,8 +1,10 @@
 //! Operations endpoints: `POST /api/cron/{job}` for external cron systems, `GET /health`
 //! (liveness) and `GET /ready` (PostgreSQL reachable, migrations applied, live bus connected).
 
+use super::openapi::ErrorBody;
 use crate::error::AppError;
 use crate::model::JobName;
+use crate::model::JobRun;
 use crate::server::db::MIGRATOR;
 use crate::server::jobs::Trigger;
 use crate::server::state::AppState;
@@ -15,11 +17,26 @@ use subtle::ConstantTimeEq;
 
 /// Fires `job` now. The caller must send `Authorization: Bearer $CRON_SECRET`; without a configured
 /// secret the endpoint is disabled (503), never open.
+#[utoipa::path(post, path = "/api/cron/{job}", tag = "operations", security(("cronSecret" = [])),
+    params(("job" = String, Path, pattern = "^(cleanup-old-runs|health-check|daily-report)$",
+            description = "The job to fire")),
+    responses((status = 200, description = "The job's run", body = JobRun),
+              (status = 401, description = "Wrong or missing secret", body = ErrorBody),
+              (status = 404, description = "No such job", body = ErrorBody),
+              (status = 409, description = "The job is already running", body = ErrorBody),
+              (status = 503, description = "Disabled: no CRON_SECRET is set", body = ErrorBody)))]
 pub async fn cron(
     State(state): State<AppState>,
     Path(job): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let presented = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "));
+    let Some(presented) = presented else {
+        return Err(AppError::Unauthorized);
+    };
     let Some(secret) = state.cron_secret.as_deref() else {
         return Ok((
             StatusCode::SERVICE_UNAVAILABLE,
@@ -30,11 +47,6 @@ pub async fn cron(
         )
             .into_response());
     };
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .unwrap_or("");
     // Same time whatever matches: the comparison never tells how much of a guess was right.
     if !bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
         return Err(AppError::Unauthorized);
@@ -51,11 +63,16 @@ pub async fn cron(
 }
 
 /// Liveness: the process answers.
+#[utoipa::path(get, path = "/health", tag = "operations", security(()),
+    responses((status = 200, description = "The process answers", body = Object)))]
 pub async fn health() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Readiness: 200 when this instance can serve, 503 naming what is missing.
+#[utoipa::path(get, path = "/ready", tag = "operations", security(()),
+    responses((status = 200, description = "Ready to serve", body = Object),
+              (status = 503, description = "Not ready: says what is missing", body = Object)))]
 pub async fn ready(State(state): State<AppState>) -> Response {
     let database = crate::server::db::applied_migration(&state.pool).await;
     let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);

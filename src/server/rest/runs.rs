@@ -1,9 +1,13 @@
 //! `/api/v1/runs`: create, read, list, report progress and outcomes.
 
 use super::idempotency::{self, Claim};
+use super::openapi::{
+    BatchBody, CancelBody, CompleteBody, FailBody, IdempotencyKey, ProgressBody, ReadErrors, RunId,
+    RunListParams, StatusBody, VerificationBody, WriteErrors,
+};
 use super::{body, parse_json, query, run_id, run_query, Caller, BATCH_MAX_UPDATES};
 use crate::error::AppError;
-use crate::model::{NewRun, RunUpdate};
+use crate::model::{AgentRun, EventPage, NewRun, RunPage, RunUpdate};
 use crate::server::publisher;
 use crate::server::state::AppState;
 use axum::body::Bytes;
@@ -69,6 +73,10 @@ async fn perform(
     Ok((status, Json(answer)).into_response())
 }
 
+/// Start a run.
+#[utoipa::path(post, path = "/api/v1/runs", tag = "runs", params(IdempotencyKey),
+    request_body = NewRun,
+    responses((status = 201, description = "The new run", body = AgentRun), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
@@ -120,7 +128,12 @@ async fn update(
 }
 
 macro_rules! update_endpoint {
-    ($name:ident, $kind:literal) => {
+    ($name:ident, $kind:literal, $path:literal, $body:ty, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "runs", params(RunId, IdempotencyKey),
+            request_body = $body,
+            responses((status = 200, description = "The run after the update", body = AgentRun),
+                      WriteErrors))]
         pub async fn $name(
             State(state): State<AppState>,
             caller: Caller,
@@ -135,20 +148,54 @@ macro_rules! update_endpoint {
     };
 }
 
-update_endpoint!(progress, "progress");
-update_endpoint!(status, "status");
-update_endpoint!(verification, "verification");
-update_endpoint!(complete, "complete");
-update_endpoint!(fail, "fail");
-update_endpoint!(cancel, "cancel");
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Batch {
-    updates: Vec<RunUpdate>,
-}
+update_endpoint!(
+    progress,
+    "progress",
+    "/api/v1/runs/{id}/progress",
+    ProgressBody,
+    "Report progress (0 to 100, never backwards within an attempt) and the current step."
+);
+update_endpoint!(
+    status,
+    "status",
+    "/api/v1/runs/{id}/status",
+    StatusBody,
+    "Move the run to another status (legal moves only)."
+);
+update_endpoint!(
+    verification,
+    "verification",
+    "/api/v1/runs/{id}/verification",
+    VerificationBody,
+    "Record a check of the run's output (at most 20 per run)."
+);
+update_endpoint!(
+    complete,
+    "complete",
+    "/api/v1/runs/{id}/complete",
+    CompleteBody,
+    "Complete the run with its result."
+);
+update_endpoint!(
+    fail,
+    "fail",
+    "/api/v1/runs/{id}/fail",
+    FailBody,
+    "Fail the run with an error."
+);
+update_endpoint!(
+    cancel,
+    "cancel",
+    "/api/v1/runs/{id}/cancel",
+    CancelBody,
+    "Cancel the run."
+);
 
 /// Several updates of one run, applied in order in one transaction: all or nothing.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/events", tag = "runs", params(RunId, IdempotencyKey),
+    request_body = BatchBody,
+    responses((status = 200, description = "The run after every update", body = AgentRun),
+              WriteErrors))]
 pub async fn batch(
     State(state): State<AppState>,
     caller: Caller,
@@ -160,7 +207,7 @@ pub async fn batch(
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
     let raw = body(raw)?;
-    let Batch { updates } = parse_json(&raw)?;
+    let BatchBody { updates } = parse_json(&raw)?;
     if updates.is_empty() || updates.len() > BATCH_MAX_UPDATES {
         return Err(AppError::validation(
             "updates",
@@ -171,6 +218,9 @@ pub async fn batch(
     perform(&state, &caller, (&method, &uri, &headers, &raw), write).await
 }
 
+/// One run.
+#[utoipa::path(get, path = "/api/v1/runs/{id}", tag = "runs", params(RunId),
+    responses((status = 200, description = "The run", body = AgentRun), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
@@ -180,6 +230,8 @@ pub async fn get(
     Ok(Json(run).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/runs", tag = "runs", params(RunListParams),
+    responses((status = 200, description = "A page of runs", body = RunPage), ReadErrors))]
 /// A page of the caller's runs, in the one run-list dialect (`RunQuery`): `status` (with `active`),
 /// `agent`, `task_id`, `q`, `sort`, `cursor`, `limit`; the older `search` and `active=true` too.
 pub async fn list(
@@ -211,14 +263,21 @@ pub async fn list(
 /// Runs per page when the caller does not say.
 const DEFAULT_PAGE: u32 = 50;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// The id of the last event already seen (0: from the start).
+    #[param(minimum = 0)]
     after: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
 }
 
 /// A run's events, oldest first, after an event id.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/events", tag = "runs", params(RunId, EventsQuery),
+    responses((status = 200, description = "A page of the run's events", body = EventPage),
+              ReadErrors))]
 pub async fn events(
     State(state): State<AppState>,
     caller: Caller,
