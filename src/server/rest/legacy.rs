@@ -2,14 +2,12 @@
 //! and `GET /api/agents/run/{id}` are the v1 handlers; only "active" differs.
 
 use super::openapi::{IdempotencyKey, ReadErrors, RunId, WriteErrors};
-use super::Caller;
+use super::{Caller, WriteRequest};
 use crate::error::AppError;
 use crate::model::{AgentRun, NewRun, RunFilter};
 use crate::server::state::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::collections::HashMap;
@@ -17,16 +15,13 @@ use std::collections::HashMap;
 /// `POST /api/agents/run`: the old path of starting a run.
 #[utoipa::path(post, path = "/api/agents/run", tag = "legacy", params(IdempotencyKey),
     request_body = NewRun,
-    responses((status = 201, description = "The new run", body = AgentRun), WriteErrors))]
+    responses((status = 201, description = "The new run", body = AgentRun), ReadErrors, WriteErrors))]
 pub async fn start(
     state: State<AppState>,
     caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Result<Bytes, BytesRejection>,
+    request: WriteRequest,
 ) -> Result<Response, AppError> {
-    super::runs::create(state, caller, method, uri, headers, raw).await
+    super::runs::create(state, caller, request).await
 }
 
 /// `GET /api/agents/run/{id}`: the old path of reading a run.

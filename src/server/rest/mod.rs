@@ -130,17 +130,41 @@ fn query<T>(query: Result<axum::extract::Query<T>, QueryRejection>) -> Result<T,
         .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
 }
 
-/// The request body, or why it could not be read (413 past the limit).
-fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, AppError> {
-    body.map_err(|rejection| {
-        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            AppError::PayloadTooLarge {
-                limit_bytes: BODY_LIMIT_BYTES,
+/// What a write needs of its request: the method and path and body identify it for its
+/// Idempotency-Key, the headers carry the key. A body past the limit is a 413.
+pub struct WriteRequest {
+    pub method: axum::http::Method,
+    pub uri: axum::http::Uri,
+    pub headers: axum::http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for WriteRequest {
+    type Rejection = AppError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, AppError> {
+        let (parts, body) = request.into_parts();
+        let body = Bytes::from_request(
+            axum::extract::Request::from_parts(parts.clone(), body),
+            state,
+        )
+        .await
+        .map_err(|rejection: BytesRejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                AppError::PayloadTooLarge {
+                    limit_bytes: BODY_LIMIT_BYTES,
+                }
+            } else {
+                AppError::BadRequest(rejection.body_text())
             }
-        } else {
-            AppError::BadRequest(rejection.body_text())
-        }
-    })
+        })?;
+        Ok(WriteRequest {
+            method: parts.method,
+            uri: parts.uri,
+            headers: parts.headers,
+            body,
+        })
+    }
 }
 
 /// A run-list query of the one dialect, from a request's query string. A parameter the dialect (and

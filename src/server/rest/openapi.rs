@@ -208,7 +208,7 @@ pub async fn document() -> impl IntoResponse {
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum ReadErrors {
-    /// A malformed request: an unknown parameter, a bad UUID or cursor.
+    /// A malformed request: an unknown parameter or field, a bad UUID or cursor.
     #[response(status = 400)]
     BadRequest(ErrorBody),
     /// No token, or an unknown, revoked or expired one.
@@ -220,7 +220,7 @@ pub enum ReadErrors {
     /// No such run, or another user's (the two look the same).
     #[response(status = 404)]
     NotFound(ErrorBody),
-    /// A value out of range; `field` names it.
+    /// A value out of range (`field` names it), progress moving backwards, a run past its size.
     #[response(status = 422)]
     Invalid(ErrorBody),
     /// Over the per-user rate; Retry-After says when to come back.
@@ -228,34 +228,16 @@ pub enum ReadErrors {
     RateLimited(ErrorBody),
 }
 
-/// The errors a write may answer with.
+/// The errors only a write may answer with (besides [`ReadErrors`]).
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)]
 pub enum WriteErrors {
-    /// A malformed body or an unknown field.
-    #[response(status = 400)]
-    BadRequest(ErrorBody),
-    /// No token, or an unknown, revoked or expired one.
-    #[response(status = 401)]
-    Unauthorized(ErrorBody),
-    /// The token lacks the scope.
-    #[response(status = 403)]
-    Forbidden(ErrorBody),
-    /// No such run, or another user's.
-    #[response(status = 404)]
-    NotFound(ErrorBody),
     /// An illegal status transition, or a finished run.
     #[response(status = 409)]
     Conflict(ErrorBody),
     /// A body over 1 MiB, a result over 256 KiB, evidence or metadata over 64 KiB.
     #[response(status = 413)]
     TooLarge(ErrorBody),
-    /// A value out of range (`field` names it), progress moving backwards, a run past its size.
-    #[response(status = 422)]
-    Invalid(ErrorBody),
-    /// Over the per-user rate; Retry-After says when to come back.
-    #[response(status = 429)]
-    RateLimited(ErrorBody),
 }
 
 /// `POST /api/v1/runs/{id}/progress`: how far the run is.

@@ -5,22 +5,20 @@ use super::openapi::{
     BatchBody, CancelBody, CompleteBody, FailBody, IdempotencyKey, ProgressBody, ReadErrors, RunId,
     RunListParams, StatusBody, VerificationBody, WriteErrors,
 };
-use super::{body, parse_json, query, run_id, run_query, Caller, BATCH_MAX_UPDATES};
+use super::{parse_json, query, run_id, run_query, Caller, WriteRequest, BATCH_MAX_UPDATES};
 use crate::error::AppError;
 use crate::model::{AgentRun, EventPage, NewRun, RunPage, RunUpdate};
 use crate::server::publisher;
 use crate::server::state::AppState;
-use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-type Body = Result<Bytes, BytesRejection>;
 type RunPath = Result<Path<Uuid>, PathRejection>;
 
 /// What a write request does, once its body is understood.
@@ -36,14 +34,14 @@ enum Write {
 async fn perform(
     state: &AppState,
     caller: &Caller,
-    request: (&Method, &Uri, &HeaderMap, &[u8]),
+    request: &WriteRequest,
     write: Write,
 ) -> Result<Response, AppError> {
-    let (method, uri, headers, body) = request;
-    let key = idempotency::key_from(headers)?;
+    let key = idempotency::key_from(&request.headers)?;
     let mut tx = caller.begin(state).await?;
     if let Some(key) = &key {
-        let fingerprint = idempotency::fingerprint(method.as_str(), uri.path(), body);
+        let fingerprint =
+            idempotency::fingerprint(request.method.as_str(), request.uri.path(), &request.body);
         if let Claim::Replay(status, answer) =
             idempotency::claim(&mut tx, key, &fingerprint).await?
         {
@@ -76,24 +74,14 @@ async fn perform(
 /// Start a run.
 #[utoipa::path(post, path = "/api/v1/runs", tag = "runs", params(IdempotencyKey),
     request_body = NewRun,
-    responses((status = 201, description = "The new run", body = AgentRun), WriteErrors))]
+    responses((status = 201, description = "The new run", body = AgentRun), ReadErrors, WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Body,
+    request: WriteRequest,
 ) -> Result<Response, AppError> {
-    let raw = body(raw)?;
-    let new: NewRun = parse_json(&raw)?;
-    perform(
-        &state,
-        &caller,
-        (&method, &uri, &headers, &raw),
-        Write::Create(new),
-    )
-    .await
+    let new: NewRun = parse_json(&request.body)?;
+    perform(&state, &caller, &request, Write::Create(new)).await
 }
 
 /// One update whose `type` is given by the path: the body holds its other fields.
@@ -101,13 +89,11 @@ async fn update(
     state: AppState,
     caller: Caller,
     path: RunPath,
-    request: (Method, Uri, HeaderMap),
-    raw: Body,
+    request: WriteRequest,
     kind: &'static str,
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
-    let raw = body(raw)?;
-    let mut fields: Value = parse_json(&raw)?;
+    let mut fields: Value = parse_json(&request.body)?;
     let Some(object) = fields.as_object_mut() else {
         return Err(AppError::BadRequest(
             "the body must be a JSON object".to_owned(),
@@ -119,12 +105,11 @@ async fn update(
     object.insert("type".to_owned(), Value::from(kind));
     let update: RunUpdate =
         serde_json::from_value(fields).map_err(|err| AppError::BadRequest(err.to_string()))?;
-    let (method, uri, headers) = request;
     let write = Write::Apply {
         run_id,
         updates: vec![update],
     };
-    perform(&state, &caller, (&method, &uri, &headers, &raw), write).await
+    perform(&state, &caller, &request, write).await
 }
 
 macro_rules! update_endpoint {
@@ -133,17 +118,14 @@ macro_rules! update_endpoint {
         #[utoipa::path(post, path = $path, tag = "runs", params(RunId, IdempotencyKey),
             request_body = $body,
             responses((status = 200, description = "The run after the update", body = AgentRun),
-                      WriteErrors))]
+                      ReadErrors, WriteErrors))]
         pub async fn $name(
             State(state): State<AppState>,
             caller: Caller,
             path: RunPath,
-            method: Method,
-            uri: Uri,
-            headers: HeaderMap,
-            raw: Body,
+            request: WriteRequest,
         ) -> Result<Response, AppError> {
-            update(state, caller, path, (method, uri, headers), raw, $kind).await
+            update(state, caller, path, request, $kind).await
         }
     };
 }
@@ -195,19 +177,15 @@ update_endpoint!(
 #[utoipa::path(post, path = "/api/v1/runs/{id}/events", tag = "runs", params(RunId, IdempotencyKey),
     request_body = BatchBody,
     responses((status = 200, description = "The run after every update", body = AgentRun),
-              WriteErrors))]
+              ReadErrors, WriteErrors))]
 pub async fn batch(
     State(state): State<AppState>,
     caller: Caller,
     path: RunPath,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
-    raw: Body,
+    request: WriteRequest,
 ) -> Result<Response, AppError> {
     let run_id = run_id(path)?;
-    let raw = body(raw)?;
-    let BatchBody { updates } = parse_json(&raw)?;
+    let BatchBody { updates } = parse_json(&request.body)?;
     if updates.is_empty() || updates.len() > BATCH_MAX_UPDATES {
         return Err(AppError::validation(
             "updates",
@@ -215,7 +193,7 @@ pub async fn batch(
         ));
     }
     let write = Write::Apply { run_id, updates };
-    perform(&state, &caller, (&method, &uri, &headers, &raw), write).await
+    perform(&state, &caller, &request, write).await
 }
 
 /// One run.
