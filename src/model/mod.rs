@@ -5,6 +5,7 @@ mod event;
 mod filter;
 mod fold;
 mod jobs;
+mod limits;
 mod live;
 mod query;
 mod run;
@@ -24,6 +25,11 @@ pub use filter::{
     SEARCH_MAX_CHARS,
 };
 pub use jobs::{DailyReport, HealthSample, JobName, JobRun, SystemOverview};
+pub use limits::{
+    unstorable, AGENT_NAME_MAX_CHARS, ERROR_MAX_CHARS, EVIDENCE_MAX_BYTES, JSON_NUMBER_MAX,
+    REASON_MAX_CHARS, RESULT_MAX_BYTES, RUN_MAX_BYTES, STEP_MAX_CHARS, TASK_MAX_CHARS,
+    VERIFICATION_MAX_ATTEMPTS,
+};
 pub use live::{
     ConnectionState, LiveFrame, LiveMessage, LiveRequest, LiveRunCache, LIVE_FRAME_TAG,
     LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT, LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER,
@@ -32,11 +38,7 @@ pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};
 pub use status::{ParseRunStatusError, RunStatus};
-pub use update::{
-    AppliedUpdate, NewRun, RunUpdate, RunUpdateError, AGENT_NAME_MAX_CHARS, ERROR_MAX_CHARS,
-    EVIDENCE_MAX_BYTES, REASON_MAX_CHARS, RESULT_MAX_BYTES, RUN_MAX_BYTES, STEP_MAX_CHARS,
-    TASK_MAX_CHARS, VERIFICATION_MAX_ATTEMPTS,
-};
+pub use update::{AppliedUpdate, NewRun, RunUpdate, RunUpdateError};
 pub use user::{
     check_new_password, is_reserved_email, normalize_email, parse_lifetime, ApiToken, CurrentUser,
     SessionInfo, TokenScope, UserRole, EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
