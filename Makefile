@@ -114,16 +114,25 @@ dev: tools $(TOOLS)/bin/cargo-leptos
 	RUNWIRE_DEMO=1 cargo leptos watch
 
 ## sqlx-prepare: refresh .sqlx/, the offline data of the checked queries (`sqlx::query!` and kin),
-## after changing a query or a migration. It migrates a database of its own with the runwire binary
-## already built (target/debug/runwire), then compiles the crate against it, which writes the data.
+## after changing a query or a migration. The runwire binary already built (any version) migrates a
+## database of its own as far as it knows; a copy of it gets the newer files in migrations/ through
+## psql, so a new migration needs no binary that knows it. The crate then compiles against the copy.
 SQLX_DATA := $(CURDIR)/target/sqlx-db
 sqlx-prepare:
 	@test -x $(SERVER) || { echo "build the server first (make server) with the old .sqlx/"; exit 1; }
 	@trap '$(SERVER) --data-dir $(SQLX_DATA) db stop >/dev/null 2>&1' EXIT; \
 	  $(SERVER) --data-dir $(SQLX_DATA) migrate >/dev/null && \
-	  url=$$($(SERVER) --data-dir $(SQLX_DATA) db url) && \
+	  url=$$($(SERVER) --data-dir $(SQLX_DATA) db url) && copy=$${url%/*}/sqlx_prepare && \
+	  psql -q "$$url" -c 'DROP DATABASE IF EXISTS sqlx_prepare' -c "CREATE DATABASE sqlx_prepare TEMPLATE $${url##*/}" && \
+	  applied=" $$(psql -At "$$copy" -c 'SELECT version FROM _sqlx_migrations' | tr '\n' ' ') " && \
+	  for migration in migrations/*.sql; do \
+	    version=$$(basename $$migration | cut -d_ -f1); \
+	    [[ "$$applied" == *" $$version "* ]] && continue; \
+	    echo "applying $$migration"; \
+	    psql -q -v ON_ERROR_STOP=1 --single-transaction "$$copy" -f $$migration >/dev/null || exit 1; \
+	  done && \
 	  rm -rf .sqlx && mkdir .sqlx && touch src/lib.rs && \
-	  DATABASE_URL=$$url SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --features ssr --lib && \
+	  DATABASE_URL=$$copy SQLX_OFFLINE=false SQLX_OFFLINE_DIR=$(CURDIR)/.sqlx cargo check --features ssr --lib && \
 	  echo "$$(ls .sqlx | wc -l) queries in .sqlx/"
 
 fmt:

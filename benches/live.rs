@@ -1,8 +1,13 @@
 //! `make bench` — live delivery: publish -> subscriber latency (p50/p99) with 1 and with 1,000
-//! WebSocket subscribers at 1,000 events/s, next to the floor measured in the same run (INSERT +
-//! NOTIFY received by a plain LISTEN connection), plus the server's RSS with 1,000 subscribers.
+//! WebSocket subscribers, next to the floor measured in the same run (INSERT + NOTIFY received by a
+//! plain LISTEN connection); every event counted at every subscriber (lost, resynced); the server's
+//! RSS with 1,000 subscribers; and the ceiling: the most deliveries per second (subscribers x events)
+//! before the first subscriber is told to resync.
 //!
-//! The server runs as its own process (the release binary) so its memory can be read.
+//! The server runs as its own process (the release binary), so its memory can be read and its CPU
+//! is its own. The clients run in this process: one decodes every frame and times the events, the
+//! others count the events in each frame without decoding it (so the bench's own JSON work does not
+//! eat the server's CPU).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -11,16 +16,23 @@ use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::PublisherExt;
 use common::TestDb;
-use runwire::model::{LiveMessage, RunFilter, RunUpdate, UserRole};
+use futures::{SinkExt, StreamExt};
+use runwire::model::{LiveMessage, LiveRequest, RunFilter, RunUpdate, UserRole};
 use runwire::server::auth::tokens;
+use runwire::server::db::Principal;
 use runwire::server::publisher::AgentEventPublisher;
 use sqlx::postgres::PgListener;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 
 const RATE: u64 = 1_000;
 const SECONDS: u64 = 30;
+/// Publish ticks per second at high rates: each tick publishes rate/TICKS events in one batch.
+const TICKS: u64 = 200;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
@@ -33,14 +45,26 @@ async fn main() {
     let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("bench"))
         .await
         .unwrap();
-    let mut server = ServerProcess::start(&db.url, None).await;
-    let addr = server.addr;
-    let publisher = AgentEventPublisher::new(db.pool.clone());
-    let who = common::principal(&user);
+    let server = ServerProcess::start_with(
+        &db.url,
+        None,
+        &[
+            ("RUNWIRE_LIVE_SOCKETS_PER_USER", "5000"),
+            ("RUNWIRE_JOBS", "0"),
+        ],
+    )
+    .await;
+    let bench = Bench {
+        addr: server.addr,
+        token,
+        publisher: AgentEventPublisher::new(db.pool.clone()),
+        who: common::principal(&user),
+    };
 
     println!("live delivery benchmark: {seconds} s per row\n");
-    let floor_run = publisher
-        .start_run(who, None, "floor", "raw floor")
+    let floor_run = bench
+        .publisher
+        .start_run(bench.who, None, "floor", "raw floor")
         .await
         .unwrap();
     let floor = raw_floor(&db, floor_run.id, user.id, RATE, seconds).await;
@@ -49,26 +73,83 @@ async fn main() {
         &floor,
         None,
     );
+    let floor_p50 = percentile(&floor, 50.0);
+    let mut results = Vec::new();
     for (subscribers, rate) in [(1usize, RATE), (1000, RATE), (1000, 20)] {
-        let outcome =
-            through_server(addr, &token, &publisher, who, subscribers, rate, seconds).await;
-        let rss = rss_mb(server.pid());
+        let outcome = bench
+            .through_server(subscribers, rate, seconds, &server)
+            .await;
         let name = format!("{subscribers} WebSocket subscriber(s), {rate}/s");
-        print_row(&name, &outcome.latencies, Some((&outcome, rss)));
-        let (p50, p99) = (
+        print_row(&name, &outcome.latencies, Some(&outcome));
+        results.push((subscribers, rate, outcome));
+        if std::env::var_os("RUNWIRE_BENCH_ONE").is_some() {
+            return;
+        }
+    }
+    let one = &results[0].2;
+    let thousand = &results[1].2;
+    println!("\ngoals:");
+    goal(
+        "1 subscriber p50 <= 2x the floor",
+        format!(
+            "{:.2} ms = {:.2}x the floor's {floor_p50:.2} ms",
+            percentile(&one.latencies, 50.0),
+            percentile(&one.latencies, 50.0) / floor_p50
+        ),
+        percentile(&one.latencies, 50.0) <= 2.0 * floor_p50,
+    );
+    goal(
+        "1,000 x 1,000/s: 0 resyncs, 0 lost",
+        format!("{} resynced, {} lost", thousand.resynced, thousand.lost),
+        thousand.resynced == 0 && thousand.lost == 0,
+    );
+    goal(
+        "1,000 x 1,000/s: p50 < 50 ms, p99 < 250 ms",
+        format!(
+            "p50 {:.1} ms, p99 {:.1} ms",
+            percentile(&thousand.latencies, 50.0),
+            percentile(&thousand.latencies, 99.0)
+        ),
+        percentile(&thousand.latencies, 50.0) < 50.0
+            && percentile(&thousand.latencies, 99.0) < 250.0,
+    );
+    goal(
+        "server RSS with 1,000 sockets < 150 MB",
+        format!("{:.0} MB", thousand.rss_mb),
+        thousand.rss_mb < 150.0,
+    );
+
+    // The ceiling: double the rate until a subscriber falls behind for good.
+    let ceiling_seconds = seconds.min(10);
+    println!("\nceiling, 1,000 subscribers, {ceiling_seconds} s per step:");
+    let mut best = 0u64;
+    for rate in [1_000u64, 2_000, 4_000, 8_000, 16_000] {
+        let outcome = bench
+            .through_server(1000, rate, ceiling_seconds, &server)
+            .await;
+        let deliveries = outcome.delivered as f64 / outcome.seconds;
+        println!(
+            "  {rate:>6} events/s: {:>10.0} deliveries/s, p50 {:>7.1} ms, p99 {:>7.1} ms, {} resynced, {} lost",
+            deliveries,
             percentile(&outcome.latencies, 50.0),
             percentile(&outcome.latencies, 99.0),
+            outcome.resynced,
+            outcome.lost,
         );
-        println!(
-            "    vs floor: p50 {:.1}x (goal <= 3x), p99 {:.1}x (goal <= 10x)",
-            p50 / percentile(&floor, 50.0),
-            p99 / percentile(&floor, 99.0)
-        );
+        if outcome.resynced > 0 || outcome.lost > 0 {
+            break;
+        }
+        best = best.max(deliveries as u64);
     }
-    println!("\ngoals: no loss; server RSS with 1,000 subscribers < 150 MB");
-    server.child.kill().await.unwrap();
+    println!("deliveries/s ceiling (before the first resync): {best}");
 }
 
+fn goal(name: &str, measured: String, met: bool) {
+    let mark = if met { "met" } else { "MISSED" };
+    println!("  {name:<44} {measured:<42} {mark}");
+}
+
+/// What one configuration delivered.
 struct Outcome {
     latencies: Vec<f64>,
     /// Events a subscriber never got although its stream did not end with a resync.
@@ -76,42 +157,40 @@ struct Outcome {
     /// Subscribers told to resync (they fell behind; nothing was skipped silently).
     resynced: usize,
     delivered: usize,
+    /// How long publishing and delivering took.
+    seconds: f64,
+    rss_mb: f64,
+    /// How long each publish call took (the publisher's transaction, in the bench's process).
+    publish_calls: Vec<f64>,
 }
 
-fn print_row(name: &str, latencies: &[f64], extra: Option<(&Outcome, f64)>) {
+fn print_row(name: &str, latencies: &[f64], outcome: Option<&Outcome>) {
     let mut line = format!(
         "{name:<44} p50 {:>8.2} ms  p99 {:>8.2} ms",
         percentile(latencies, 50.0),
         percentile(latencies, 99.0),
     );
-    if let Some((outcome, rss)) = extra {
+    if let Some(outcome) = outcome {
         line.push_str(&format!(
-            "  delivered {}  lost {}  resynced {}  server RSS {rss:.0} MB",
-            outcome.delivered, outcome.lost, outcome.resynced
+            "  delivered {}  lost {}  resynced {}  server RSS {:.0} MB  (publish call p50 {:.2} ms)",
+            outcome.delivered,
+            outcome.lost,
+            outcome.resynced,
+            outcome.rss_mb,
+            percentile(&outcome.publish_calls, 50.0),
         ));
     }
     println!("{line}");
 }
 
-fn percentile(sorted_or_not: &[f64], p: f64) -> f64 {
-    let mut values = sorted_or_not.to_vec();
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut values = values.to_vec();
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     if values.is_empty() {
         return f64::NAN;
     }
     let rank = ((p / 100.0) * (values.len() - 1) as f64).round() as usize;
     values[rank]
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
 }
 
 /// An event row INSERTed directly (its trigger NOTIFYs), timed to a plain LISTEN connection.
@@ -168,96 +247,203 @@ async fn raw_floor(
     latencies
 }
 
-async fn through_server(
-    addr: std::net::SocketAddr,
-    token: &str,
-    publisher: &AgentEventPublisher,
-    who: runwire::server::db::Principal,
-    subscribers: usize,
-    rate: u64,
-    seconds: u64,
-) -> Outcome {
-    let run = publisher
-        .start_run(who, None, "bench", "latency")
-        .await
-        .unwrap();
-    let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
-    let total = (rate * seconds) as usize;
-    let mut clients = Vec::with_capacity(subscribers);
-    let mut cursor = 0;
-    for i in 0..subscribers {
-        let mut client = LiveClient::subscribe(addr, token, RunFilter::default(), cursor).await;
-        // The first client learns the current cursor; the rest subscribe from it (no replay).
-        loop {
-            match client.next(Duration::from_secs(10)).await {
-                Frame::Message(LiveMessage::Ready { last_event_id }) => {
-                    if i == 0 {
-                        cursor = last_event_id;
-                    }
-                    break;
-                }
-                Frame::Message(_) => {}
+struct Bench {
+    addr: SocketAddr,
+    token: String,
+    publisher: AgentEventPublisher,
+    who: Principal,
+}
+
+impl Bench {
+    async fn through_server(
+        &self,
+        subscribers: usize,
+        rate: u64,
+        seconds: u64,
+        server: &ServerProcess,
+    ) -> Outcome {
+        let run = self
+            .publisher
+            .start_run(self.who, None, "bench", "latency")
+            .await
+            .unwrap();
+        let total = (rate * seconds) as usize;
+        // The timing client learns the cursor; the rest subscribe from it (no replay).
+        let mut timer =
+            LiveClient::subscribe(self.addr, &self.token, RunFilter::default(), 0).await;
+        let cursor = loop {
+            match timer.next(Duration::from_secs(10)).await {
+                Frame::Message(LiveMessage::Ready { last_event_id }) => break last_event_id,
+                Frame::Event(..) | Frame::Message(_) => {}
                 other => panic!("{other:?}"),
             }
+        };
+        let mut counters = Vec::with_capacity(subscribers.saturating_sub(1));
+        for _ in 1..subscribers {
+            counters.push(Counter::subscribe(self.addr, &self.token, cursor).await);
         }
-        clients.push(client);
-    }
-    // One client measures latency; all of them count what they receive.
-    let mut receivers = vec![];
-    for (i, mut client) in clients.into_iter().enumerate() {
-        let sent = Arc::clone(&sent);
-        receivers.push(tokio::spawn(async move {
-            let mut latencies = vec![];
-            let mut received = 0usize;
-            let mut resynced = false;
-            while received < total {
-                match client.next(Duration::from_secs(15)).await {
-                    Frame::Event(event, _) => {
-                        received += 1;
-                        if i == 0 {
+        let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let timing = {
+            let sent = Arc::clone(&sent);
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(total);
+                let mut received = 0;
+                while received < total {
+                    match timer.next(Duration::from_secs(15)).await {
+                        Frame::Event(event, _)
+                            if event.run_id == run.id
+                                && event.kind == runwire::model::RunEventKind::Progress =>
+                        {
+                            received += 1;
                             let key = event.step.unwrap_or_default();
-                            if let Some(at) = sent.lock().unwrap().get(&key) {
+                            if let Some(at) = sent.lock().unwrap().remove(&key) {
                                 latencies.push(at.elapsed().as_secs_f64() * 1000.0);
                             }
                         }
+                        Frame::Message(LiveMessage::Resync { .. }) => {
+                            return (latencies, received, true)
+                        }
+                        Frame::Event(..) | Frame::Message(_) => {}
+                        _ => break,
                     }
-                    Frame::Message(LiveMessage::Resync { .. }) => {
-                        resynced = true;
-                        break;
-                    }
-                    Frame::Message(_) => {}
-                    _ => break,
                 }
-            }
-            (latencies, received, resynced)
-        }));
-    }
-    let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-    for n in 0..total {
-        ticker.tick().await;
-        let key = format!("seq-{n}");
-        sent.lock().unwrap().insert(key.clone(), Instant::now());
-        let update = RunUpdate::Progress {
-            percent: (n as f32 / total as f32) * 99.0,
-            step: Some(key),
+                (latencies, received, false)
+            })
         };
-        publisher.apply(who, run.id, update).await.unwrap();
+        // A progress event of this run, as the server encodes it (fields in RunEvent's order).
+        let marker = format!(
+            "\"run_id\":\"{}\",\"user_id\":\"{}\",\"kind\":\"progress\"",
+            run.id, self.who.user_id
+        );
+        let counting: Vec<_> = counters
+            .into_iter()
+            .map(|counter| tokio::spawn(counter.count(total, marker.clone())))
+            .collect();
+        let started = Instant::now();
+        let per_tick = (rate / TICKS).max(1) as usize;
+        let ticks = total.div_ceil(per_tick);
+        let mut ticker =
+            tokio::time::interval(Duration::from_secs_f64(per_tick as f64 / rate as f64));
+        let mut n = 0usize;
+        let mut publish_calls = Vec::with_capacity(ticks);
+        for _ in 0..ticks {
+            ticker.tick().await;
+            let mut updates = Vec::with_capacity(per_tick);
+            let now = Instant::now();
+            for _ in 0..per_tick.min(total - n) {
+                let key = format!("seq-{n}");
+                sent.lock().unwrap().insert(key.clone(), now);
+                updates.push(RunUpdate::Progress {
+                    percent: (n as f32 / total as f32) * 99.0,
+                    step: Some(key),
+                });
+                n += 1;
+            }
+            self.publisher
+                .apply_batch(self.who, run.id, &updates)
+                .await
+                .unwrap();
+            publish_calls.push(now.elapsed().as_secs_f64() * 1000.0);
+        }
+        let rss_mb = server.memory_mib().0;
+        let (latencies, received, resynced) = timing.await.unwrap();
+        let mut outcome = Outcome {
+            latencies,
+            lost: 0,
+            resynced: 0,
+            delivered: received,
+            seconds: 0.0,
+            rss_mb,
+            publish_calls,
+        };
+        let mut tally = |received: usize, resynced: bool| {
+            if resynced {
+                outcome.resynced += 1;
+            } else {
+                outcome.lost += total - received;
+            }
+        };
+        tally(received, resynced);
+        for counter in counting {
+            let (received, resynced) = counter.await.unwrap();
+            outcome.delivered += received;
+            tally(received, resynced);
+        }
+        outcome.seconds = started.elapsed().as_secs_f64();
+        outcome
     }
-    let mut outcome = Outcome {
-        latencies: vec![],
-        lost: 0,
-        resynced: 0,
-        delivered: 0,
-    };
-    for receiver in receivers {
-        let (latencies, received, resynced) = receiver.await.unwrap();
-        outcome.latencies.extend(latencies);
-        outcome.delivered += received;
-        if resynced {
-            outcome.resynced += 1;
-        } else {
-            outcome.lost += total - received;
+}
+
+/// A subscriber that counts events without decoding frames: it finds each progress event of the
+/// run by its text; a resync by `"type":"resync"`.
+struct Counter {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Counter {
+    async fn subscribe(addr: SocketAddr, token: &str, after: i64) -> Counter {
+        let mut request = format!("ws://{addr}/api/live_runs")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let subscribe = LiveRequest::Subscribe {
+            filter: RunFilter::default(),
+            after_event_id: after,
+        };
+        socket.send(ping_frame(&subscribe)).await.unwrap();
+        // wait for ready, so every counter is live before publishing starts
+        loop {
+            let frame = socket.next().await.unwrap().unwrap().into_data();
+            if contains(&frame, b"\"type\":\"ready\"") {
+                return Counter { socket };
+            }
         }
     }
-    outcome
+
+    /// Counts events until `total` arrived, a resync, or 15 s of silence.
+    async fn count(mut self, total: usize, marker: String) -> (usize, bool) {
+        let mut received = 0;
+        let mut last_ping = Instant::now();
+        while received < total {
+            if last_ping.elapsed() > Duration::from_secs(10) {
+                let _ = self.socket.send(ping_frame(&LiveRequest::Ping)).await;
+                last_ping = Instant::now();
+            }
+            let frame =
+                match tokio::time::timeout(Duration::from_secs(15), self.socket.next()).await {
+                    Ok(Some(Ok(frame))) => frame,
+                    _ => break,
+                };
+            let Message::Binary(bytes) = frame else {
+                continue;
+            };
+            if contains(&bytes, b"\"type\":\"resync\"") {
+                return (received, true);
+            }
+            received += occurrences(&bytes, marker.as_bytes());
+        }
+        (received, false)
+    }
+}
+
+fn ping_frame(request: &LiveRequest) -> Message {
+    let mut bytes = vec![0u8];
+    bytes.extend(serde_json::to_vec(request).unwrap());
+    Message::Binary(bytes.into())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn occurrences(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .filter(|w| *w == needle)
+        .count()
 }

@@ -9,7 +9,7 @@
 //! event up to it is settled.
 
 use crate::model::{LiveFrame, RunEvent};
-use crate::server::db::{begin_scoped, Principal, ScopedTx};
+use crate::server::db::{begin_scoped, system_session, Principal, ScopedTx};
 use crate::server::events::{self, StoredRun};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -183,7 +183,8 @@ impl EventBus {
         // Whatever ended while no one listened: every socket checks its own credential.
         let _ = self.credentials.send(CredentialNews::CheckAll);
         let mut gap = Gap::default();
-        self.catch_up(pool, &mut gap).await?;
+        let mut reader = system_session(pool).await?;
+        self.catch_up(&mut reader, &mut gap).await?;
         loop {
             tokio::select! {
                 note = listener.try_recv() => match note? {
@@ -210,7 +211,7 @@ impl EventBus {
                 return Ok(());
             }
             self.connected.store(true, Ordering::SeqCst);
-            self.catch_up(pool, &mut gap).await?;
+            self.catch_up(&mut reader, &mut gap).await?;
         }
     }
 
@@ -224,11 +225,10 @@ impl EventBus {
     }
 
     /// Hands out every settled event after the cursor, in id order.
-    async fn catch_up(&self, pool: &PgPool, gap: &mut Gap) -> Result<(), sqlx::Error> {
+    async fn catch_up(&self, tx: &mut ScopedTx, gap: &mut Gap) -> Result<(), sqlx::Error> {
         loop {
-            let mut tx = begin_scoped(pool, SYSTEM).await?;
             let cursor = self.cursor.load(Ordering::SeqCst);
-            let batch = events::after_with_runs(&mut tx, cursor, None, None, READ_BATCH).await?;
+            let batch = events::after_with_runs(tx, cursor, None, None, READ_BATCH).await?;
             let full = batch.len() as i64 == READ_BATCH;
             let mut expected = cursor + 1;
             let mut blocked = false;
@@ -236,7 +236,7 @@ impl EventBus {
             let mut counted: Vec<uuid::Uuid> = Vec::new();
             for (event, run) in batch {
                 if event.id != expected {
-                    match gap.check(&mut tx, expected).await? {
+                    match gap.check(tx, expected).await? {
                         GapState::Pass => {}
                         GapState::Reread => {
                             reread = true;
@@ -273,7 +273,6 @@ impl EventBus {
                     _held: held,
                 }));
             }
-            tx.commit().await?;
             if blocked || (!full && !reread) {
                 return Ok(());
             }

@@ -39,11 +39,9 @@ impl NewEvent {
     }
 }
 
-/// Appends events in one statement, in the given order. The NOTIFY trigger fires per row.
-pub async fn append(
-    tx: &mut ScopedTx,
-    events: Vec<NewEvent>,
-) -> Result<Vec<RunEvent>, sqlx::Error> {
+/// Appends events in one statement, in the given order (their ids rise in that order). The NOTIFY
+/// trigger fires once for the statement.
+pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx::Error> {
     let mut run_ids = Vec::with_capacity(events.len());
     let mut user_ids = Vec::with_capacity(events.len());
     let mut kinds = Vec::with_capacity(events.len());
@@ -60,16 +58,13 @@ pub async fn append(
         steps.push(event.step);
         payloads.push(event.payload);
     }
-    let mut appended = sqlx::query_as!(
-        RunEvent,
-        r#"INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
-           SELECT run_id, user_id, kind, status, progress, step, payload
-           FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::run_status[], $5::real[], $6::text[],
-                       $7::jsonb[])
-               WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
-           ORDER BY n
-           RETURNING id, run_id, user_id, kind AS "kind: RunEventKind", status AS "status: RunStatus",
-                     progress, step, payload, created_at"#,
+    sqlx::query!(
+        "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
+         SELECT run_id, user_id, kind, status, progress, step, payload
+         FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::run_status[], $5::real[], $6::text[],
+                     $7::jsonb[])
+             WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
+         ORDER BY n",
         &run_ids,
         &user_ids,
         &kinds as &[&str],
@@ -78,10 +73,9 @@ pub async fn append(
         &steps as &[Option<String>],
         &payloads,
     )
-    .fetch_all(tx.conn())
-    .await?;
-    appended.sort_by_key(|event| event.id);
-    Ok(appended)
+    .execute(tx.conn())
+    .await
+    .map(drop)
 }
 
 /// A run's events after `after_id`, oldest first.

@@ -2,8 +2,7 @@
 //! row-level security policies on `agent_runs` and `agent_run_events` filter every statement in it.
 
 use crate::model::UserRole;
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Who a request acts for. Made from a session or an API token, never from client input.
@@ -24,34 +23,53 @@ impl Principal {
 /// A transaction scoped to one [`Principal`]. Repository functions take this, not a pool, so a query
 /// on runs cannot be written without a user.
 pub struct ScopedTx {
-    tx: Transaction<'static, Postgres>,
+    conn: Scoped,
     principal: Principal,
-    /// The transaction's time (`now()` in every statement of it).
-    now: DateTime<Utc>,
 }
 
-/// Begins a transaction with `app.user_id` and `app.role` set for its duration only.
+enum Scoped {
+    Transaction(Transaction<'static, Postgres>),
+    /// [`system_session`]: every statement its own transaction.
+    Session(PgConnection),
+}
+
+/// Begins a transaction with `app.user_id` and `app.role` set for its duration only, in one round
+/// trip: BEGIN and the two settings go as one simple query. Both values are typed (a UUID and the
+/// name of a [`UserRole`]), never text a client wrote, so writing them inline cannot inject SQL.
 pub async fn begin_scoped(pool: &PgPool, principal: Principal) -> Result<ScopedTx, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let now = sqlx::query_scalar!(
-        r#"SELECT now() AS "now!" FROM (SELECT set_config('app.user_id', $1, true),
-                                                set_config('app.role', $2, true)) AS scope"#,
-        principal.user_id.to_string(),
-        principal.role.as_str(),
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    Ok(ScopedTx { tx, principal, now })
+    let begin = format!(
+        "BEGIN; SELECT set_config('app.user_id', '{}', true), set_config('app.role', '{}', true)",
+        principal.user_id,
+        principal.role.as_str()
+    );
+    let tx = pool.begin_with(begin).await?;
+    Ok(ScopedTx {
+        conn: Scoped::Transaction(tx),
+        principal,
+    })
+}
+
+/// A connection of the server's own, scoped to [`Principal::SYSTEM`] for its whole session, for the
+/// event hub: with no transaction around its reads, each costs one round trip instead of four.
+/// It is opened outside the pool and never joins it, so its scope cannot reach a user's request.
+pub async fn system_session(pool: &PgPool) -> Result<ScopedTx, sqlx::Error> {
+    let principal = Principal::SYSTEM;
+    let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
+    let scope = format!(
+        "SELECT set_config('app.user_id', '{}', false), set_config('app.role', '{}', false)",
+        principal.user_id,
+        principal.role.as_str()
+    );
+    conn.execute(scope.as_str()).await?;
+    Ok(ScopedTx {
+        conn: Scoped::Session(conn),
+        principal,
+    })
 }
 
 impl ScopedTx {
     pub fn principal(&self) -> Principal {
         self.principal
-    }
-
-    /// The transaction's time: what `now()` is in each of its statements.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.now
     }
 
     /// The user whose rows queries should name explicitly (so indexes on user_id apply), or None for an
@@ -64,10 +82,17 @@ impl ScopedTx {
     }
 
     pub fn conn(&mut self) -> &mut PgConnection {
-        &mut self.tx
+        match &mut self.conn {
+            Scoped::Transaction(tx) => tx,
+            Scoped::Session(conn) => conn,
+        }
     }
 
+    /// Commits the transaction (a session's statements committed one by one already).
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        match self.conn {
+            Scoped::Transaction(tx) => tx.commit().await,
+            Scoped::Session(_) => Ok(()),
+        }
     }
 }

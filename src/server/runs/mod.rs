@@ -44,6 +44,8 @@ struct RunRow {
     started_at: Option<DateTime<Utc>>,
     completed_at: Option<DateTime<Utc>>,
     updated_at: DateTime<Utc>,
+    /// The transaction's time (`now()`), read with the row to save a round trip where it is needed.
+    read_at: DateTime<Utc>,
 }
 
 impl From<RunRow> for AgentRun {
@@ -86,7 +88,7 @@ pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::E
                    progress_percent, current_step, attempt, result, error,
                    verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
                    metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
-                   updated_at"#,
+                   updated_at, now() AS "read_at!""#,
         user_id,
         new.task_id,
         new.agent_name,
@@ -113,13 +115,16 @@ pub async fn lock(
                   progress_percent, current_step, attempt, result, error,
                   verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
                   metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
-                  updated_at
+                  updated_at, now() AS "read_at!"
            FROM agent_runs WHERE id = $1 FOR UPDATE"#,
         id
     )
     .fetch_optional(tx.conn())
     .await?;
-    Ok(row.map(|row| (row.into(), tx.now())))
+    Ok(row.map(|row| {
+        let now = row.read_at;
+        (row.into(), now)
+    }))
 }
 
 /// Writes the small fields of a run's state: enough for the database's transition guard to see a
@@ -198,7 +203,7 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
                   progress_percent, current_step, attempt, result, error,
                   verification_evidence AS "verification_evidence: Json<Vec<VerificationAttempt>>",
                   metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
-                  updated_at
+                  updated_at, now() AS "read_at!"
            FROM agent_runs WHERE id = $1"#,
         id
     )
