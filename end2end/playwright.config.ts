@@ -49,6 +49,8 @@ export default defineConfig({
       // Built-in agents a little faster than real ones, and never failing, so the walk is predictable.
       RUNWIRE_AGENT_SPEED: '0.4',
       RUNWIRE_AGENT_FAILURE_RATE: '0',
+      // The tests are clients behind a loopback proxy, one address each (see tests/fixtures.ts).
+      RUNWIRE_TRUSTED_PROXIES: '127.0.0.1/32',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_OUTPUT_NAME: 'runwire',
     },

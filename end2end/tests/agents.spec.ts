@@ -88,7 +88,8 @@ test('cancel a running agent from its monitor', async ({ page }) => {
   await expect(monitor).toHaveAttribute('data-status', 'cancelled');
 });
 
-test('a refused start says why next to the field and keeps the form', async ({ page }) => {
+test('a refused start says why next to the field and keeps the form', async ({ page, allowConsole }) => {
+  allowConsole(/\/api\/trigger_agent_run: Failed to load resource: .* 422 /);
   await signUpFresh(page);
   await openAgents(page);
   const task = page.getByLabel('Task', { exact: true });

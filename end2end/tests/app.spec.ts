@@ -66,7 +66,8 @@ test('agents page shows recent runs as cards', async ({ page }) => {
   await expect(page.locator('.run-card').first().locator('.agent-name')).not.toBeEmpty();
 });
 
-test('unknown pages answer 404 with the app shell', async ({ page }) => {
+test('unknown pages answer 404 with the app shell', async ({ page, allowConsole }) => {
+  allowConsole(/\/no\/such\/page: Failed to load resource: .* 404 /);
   await signInAsDemo(page);
   const response = await page.goto('/no/such/page');
   expect(response?.status()).toBe(404);

@@ -28,7 +28,9 @@ test('runs published over REST appear and update on the open dashboard without r
   await expect(row.locator('.run-step')).toHaveText('Reading sources');
 });
 
-test('after the socket is cut the view reconnects and shows what happened meanwhile', async ({ page }) => {
+test('after the socket is cut the view reconnects and shows what happened meanwhile', async ({ page, allowConsole }) => {
+  // the browser's WebSocket client reports the cut it is about to recover from
+  allowConsole(/WebSocket Closed: code: 0/);
   let blocked = false;
   const sockets: WebSocketRoute[] = [];
   await page.routeWebSocket(/\/api\/live_runs/, (ws) => {

@@ -60,40 +60,59 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// The top bar. On a narrow screen the navigation and the account links fold behind a menu button
+/// (the stylesheet decides the width); following a link folds them again.
 #[component]
 fn Header() -> impl IntoView {
     let session = Session::expect();
+    let menu_open = RwSignal::new(false);
+    let location = leptos_router::hooks::use_location();
+    Effect::new(move |_| {
+        location.pathname.track();
+        menu_open.set(false);
+    });
     view! {
         <header class="topbar">
             <a class="brand" href="/">
                 <span class="brand-mark" aria-hidden="true"></span>
                 "runwire"
             </a>
-            <nav class="nav" aria-label="Main">
-                <A href="/agents">"Agents"</A>
-                <A href="/dashboard">"Dashboard"</A>
-            </nav>
             <ConnectionIndicator/>
-            <div class="account">
-                <Transition fallback=|| ()>
-                    {move || Suspend::new(async move {
-                        let info = session.info.await.unwrap_or_default();
-                        match info.user {
-                            Some(user) => view! {
-                                {(user.role == crate::model::UserRole::Admin).then(|| view! {
-                                    <A href="/system" attr:class="account-link">"System"</A>
-                                })}
-                                <A href="/settings/tokens" attr:class="account-link">"API tokens"</A>
-                                <span class="account-email" data-testid="account-email">{user.email}</span>
-                                <ActionForm action=session.sign_out attr:class="inline-form">
-                                    <button type="submit" class="button small">"Sign out"</button>
-                                </ActionForm>
+            <button
+                type="button"
+                class="menu-toggle button small"
+                aria-controls="site-menu"
+                aria-expanded=move || menu_open.get().to_string()
+                on:click=move |_| menu_open.update(|open| *open = !*open)
+            >
+                "Menu"
+            </button>
+            <div id="site-menu" class="menu" class:open=move || menu_open.get()>
+                <nav class="nav" aria-label="Main">
+                    <A href="/agents">"Agents"</A>
+                    <A href="/dashboard">"Dashboard"</A>
+                </nav>
+                <div class="account">
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let info = session.info.await.unwrap_or_default();
+                            match info.user {
+                                Some(user) => view! {
+                                    {(user.role == crate::model::UserRole::Admin).then(|| view! {
+                                        <A href="/system" attr:class="account-link">"System"</A>
+                                    })}
+                                    <A href="/settings/tokens" attr:class="account-link">"API tokens"</A>
+                                    <span class="account-email" data-testid="account-email">{user.email}</span>
+                                    <ActionForm action=session.sign_out attr:class="inline-form">
+                                        <button type="submit" class="button small">"Sign out"</button>
+                                    </ActionForm>
+                                }
+                                .into_any(),
+                                None => view! { <a class="button small primary" href="/signin">"Sign in"</a> }.into_any(),
                             }
-                            .into_any(),
-                            None => view! { <a class="button small primary" href="/signin">"Sign in"</a> }.into_any(),
-                        }
-                    })}
-                </Transition>
+                        })}
+                    </Transition>
+                </div>
             </div>
         </header>
     }

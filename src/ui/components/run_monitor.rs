@@ -1,4 +1,5 @@
 use crate::api::agents::CancelRun;
+use crate::error::AppError;
 use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
 use crate::ui::clock::{elapsed, Clock};
 use crate::ui::components::{ErrorPanel, EventTimeline, FormError, ProgressBar, StatusBadge};
@@ -20,29 +21,36 @@ enum Loaded {
 #[component]
 pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
     let live = use_agent_run_timeline(run_id);
-    // Rebuilt only when the run changes or its load fails; live updates flow through signals.
-    let loaded = Memo::new(move |_| match live.timeline.get() {
-        None => Loaded::Loading,
-        Some(Err(err)) => Loaded::Failed(err.to_string()),
-        Some(Ok(timeline)) => Loaded::Ready(timeline.run.id),
-    });
-    let timeline = Signal::derive(move || live.timeline.get().and_then(Result::ok));
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
             // Read here so this Transition waits for the run (the memo alone would not tell it).
             {move || live.timeline.with(|_| ())}
-            {move || match loaded.get() {
-                Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
-                Loaded::Failed(message) => view! {
-                    <ErrorPanel title="Could not load this run" message/>
-                }
-                .into_any(),
-                Loaded::Ready(_) => match timeline.get_untracked() {
-                    Some(loaded) => view! { <MonitorBody initial=loaded.run timeline/> }.into_any(),
-                    None => view! { <p class="loading">"Loading run…"</p> }.into_any(),
-                },
-            }}
+            <MonitorLoaded timeline=live.timeline/>
         </Transition>
+    }
+}
+
+/// The monitor once its run has loaded, or why it could not. A component of its own so that its
+/// memo lives inside the Transition: a resource read outside one misses the server's data.
+#[component]
+fn MonitorLoaded(timeline: Signal<Option<Result<RunTimeline, AppError>>>) -> impl IntoView {
+    // Rebuilt only when the run changes or its load fails; live updates flow through signals.
+    let loaded = Memo::new(move |_| match timeline.get() {
+        None => Loaded::Loading,
+        Some(Err(err)) => Loaded::Failed(err.to_string()),
+        Some(Ok(timeline)) => Loaded::Ready(timeline.run.id),
+    });
+    let timeline = Signal::derive(move || timeline.get().and_then(Result::ok));
+    move || match loaded.get() {
+        Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
+        Loaded::Failed(message) => view! {
+            <ErrorPanel title="Could not load this run" message/>
+        }
+        .into_any(),
+        Loaded::Ready(_) => match timeline.get_untracked() {
+            Some(loaded) => view! { <MonitorBody initial=loaded.run timeline/> }.into_any(),
+            None => view! { <p class="loading">"Loading run…"</p> }.into_any(),
+        },
     }
 }
 

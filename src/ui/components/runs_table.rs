@@ -83,15 +83,16 @@ fn RunRow(run: AgentRun, href: String) -> impl IntoView {
             class="run-row"
             on:click=move |_| navigate(&target, Default::default())
         >
-            <td><StatusBadge status=run.status/></td>
-            <td class="agent-name">{run.agent_name.clone()}</td>
-            <td class="run-task" title=run.task.clone()>
+            // data-label: on a narrow screen each row is a card, and each cell shows its label
+            <td data-label="Status"><StatusBadge status=run.status/></td>
+            <td data-label="Agent" class="agent-name">{run.agent_name.clone()}</td>
+            <td data-label="Task" class="run-task" title=run.task.clone()>
                 <a href=href on:click=|event| event.stop_propagation()>{run.task_excerpt(80)}</a>
             </td>
-            <td class="col-progress"><ProgressBar value=run.progress_percent/></td>
-            <td class="run-step">{run.current_step.clone().unwrap_or_default()}</td>
-            <td><time datetime=started.to_rfc3339()>{timestamp(started)}</time></td>
-            <td class="num">{duration}</td>
+            <td data-label="Progress" class="col-progress"><ProgressBar value=run.progress_percent/></td>
+            <td data-label="Step" class="run-step">{run.current_step.clone().unwrap_or_default()}</td>
+            <td data-label="Started"><time datetime=started.to_rfc3339()>{timestamp(started)}</time></td>
+            <td data-label="Duration" class="num">{duration}</td>
         </tr>
     }
 }

@@ -167,7 +167,9 @@ impl View {
                                 return Ended::Stop;
                             }
                             LiveMessage::Error { message } => {
-                                leptos::logging::warn!("live view refused: {message}");
+                                // Expected, not a fault: signing out (here or in another tab) ends
+                                // the session's sockets. Logged for a developer, not as a warning.
+                                leptos::logging::log!("live view refused: {message}");
                                 return Ended::Dropped;
                             }
                         }
