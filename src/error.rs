@@ -128,7 +128,9 @@ impl From<crate::model::RunUpdateError> for AppError {
     fn from(err: crate::model::RunUpdateError) -> Self {
         use crate::model::RunUpdateError as E;
         match err {
-            E::Finished(_) | E::IllegalTransition { .. } => AppError::Conflict(err.to_string()),
+            E::Finished(_) | E::IllegalTransition { .. } | E::SpanEnded(_) => {
+                AppError::Conflict(err.to_string())
+            }
             E::TooLarge { field: "run", .. } => AppError::validation("run", err.to_string()),
             E::TooLarge { max, .. } => AppError::PayloadTooLarge { limit_bytes: max },
             _ => AppError::validation(err.field(), err.to_string()),

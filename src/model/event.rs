@@ -18,6 +18,12 @@ pub enum RunEventKind {
     Failed,
     Cancelled,
     TimedOut,
+    /// A span began; the payload is the span.
+    SpanStarted,
+    /// A running span changed (tokens so far, attributes); the payload is the span.
+    SpanUpdated,
+    /// A span ended, or arrived already ended; the payload is the span.
+    SpanEnded,
 }
 
 impl RunEventKind {
@@ -43,7 +49,27 @@ impl RunEventKind {
             RunEventKind::Failed => "failed",
             RunEventKind::Cancelled => "cancelled",
             RunEventKind::TimedOut => "timed_out",
+            RunEventKind::SpanStarted => "span_started",
+            RunEventKind::SpanUpdated => "span_updated",
+            RunEventKind::SpanEnded => "span_ended",
         }
+    }
+
+    /// The event that records a span's change.
+    pub const fn for_span(change: super::SpanChange) -> RunEventKind {
+        match change {
+            super::SpanChange::Started => RunEventKind::SpanStarted,
+            super::SpanChange::Updated => RunEventKind::SpanUpdated,
+            super::SpanChange::Ended => RunEventKind::SpanEnded,
+        }
+    }
+
+    /// Whether the event's payload is a span.
+    pub const fn is_span(self) -> bool {
+        matches!(
+            self,
+            RunEventKind::SpanStarted | RunEventKind::SpanUpdated | RunEventKind::SpanEnded
+        )
     }
 }
 
@@ -100,6 +126,10 @@ pub struct RunTimeline {
     pub events: Vec<RunEvent>,
     /// Events the timeline leaves out (the oldest ones).
     pub earlier_events: u64,
+    /// The run's spans by start time (at most [`super::SPAN_PAGE_MAX`]), kept current by the
+    /// `span_*` events.
+    #[serde(default)]
+    pub spans: Vec<super::Span>,
     /// Live updates resume after this event id.
     pub last_event_id: i64,
 }
@@ -118,11 +148,33 @@ impl RunTimeline {
             self.run = run;
         }
         self.last_event_id = self.last_event_id.max(event.id);
+        if event.kind.is_span() {
+            if let Ok(span) = serde_json::from_value::<super::Span>(event.payload.clone()) {
+                self.upsert_span(span);
+            }
+        }
         self.events.push(event);
         if self.events.len() > TIMELINE_MAX_EVENTS {
             let dropped = self.events.len() - TIMELINE_MAX_EVENTS;
             self.events.drain(..dropped);
             self.earlier_events += dropped as u64;
+        }
+    }
+}
+
+impl RunTimeline {
+    /// Puts `span` in its place by start time, replacing the older state of the same span.
+    pub fn upsert_span(&mut self, span: super::Span) {
+        if let Some(held) = self.spans.iter_mut().find(|s| s.span_id == span.span_id) {
+            *held = span;
+            // a later report may move its start
+            self.spans
+                .sort_by(|a, b| (a.started_at, &a.span_id).cmp(&(b.started_at, &b.span_id)));
+        } else if self.spans.len() < super::SPAN_PAGE_MAX as usize {
+            let at = self.spans.partition_point(|s| {
+                (s.started_at, &s.span_id) <= (span.started_at, &span.span_id)
+            });
+            self.spans.insert(at, span);
         }
     }
 }
@@ -164,6 +216,7 @@ mod tests {
             run: run(1, 0.0, 0),
             events: vec![event(5, 1)],
             earlier_events: 0,
+            spans: Vec::new(),
             last_event_id: 5,
         };
         timeline.apply(event(7, 1), run(1, 40.0, 2));

@@ -7,8 +7,10 @@ mod fold;
 mod jobs;
 mod limits;
 mod live;
+mod price;
 mod query;
 mod run;
+mod span;
 mod stats;
 mod status;
 mod update;
@@ -34,8 +36,14 @@ pub use live::{
     ConnectionState, LiveFrame, LiveMessage, LiveRequest, LiveRunCache, LIVE_FRAME_TAG,
     LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT, LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER,
 };
+pub use price::{ModelPrice, PriceTable, TokenUse};
 pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
+pub use span::{
+    preview, Span, SpanChange, SpanKind, SpanPage, SpanReport, SpanStatus, SPANS_PER_RUN_MAX,
+    SPAN_ATTRIBUTES_MAX_BYTES, SPAN_BATCH_MAX, SPAN_ID_MAX_CHARS, SPAN_PAGE_MAX,
+    SPAN_PREVIEW_MAX_CHARS,
+};
 pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};
 pub use status::{ParseRunStatusError, RunStatus};
 pub use update::{AppliedUpdate, NewRun, RunUpdate, RunUpdateError};

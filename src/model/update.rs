@@ -135,6 +135,15 @@ pub enum RunUpdateError {
     },
     #[error("{0}")]
     Invalid(&'static str),
+    #[error("{field} {message}")]
+    OutOfRange {
+        field: &'static str,
+        message: &'static str,
+    },
+    #[error("span {0} has already ended; an ended span is final")]
+    SpanEnded(String),
+    #[error("a run holds at most {0} spans")]
+    TooManySpans(i64),
 }
 
 impl RunUpdateError {
@@ -150,6 +159,8 @@ impl RunUpdateError {
             | RunUpdateError::Unstorable { field, .. } => field,
             RunUpdateError::TooManyVerifications => "evidence",
             RunUpdateError::Invalid(_) => "status",
+            RunUpdateError::OutOfRange { field, .. } => field,
+            RunUpdateError::SpanEnded(_) | RunUpdateError::TooManySpans(_) => "spans",
         }
     }
 }

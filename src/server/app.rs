@@ -226,7 +226,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         demo_user,
         api_limiter: rate_limit::limiter(config.api_rate, config.api_burst),
         bus: bus.clone(),
-        publisher: AgentEventPublisher::new(pool.clone()),
+        publisher: AgentEventPublisher::with_prices(pool.clone(), Arc::new(config.price_table()?)),
         reader: RunReader::new(pool.clone(), bus.clone()),
         live: config.live(),
         live_sockets: Default::default(),

@@ -140,6 +140,28 @@ pub struct Config {
     #[arg(long, env = "RUNWIRE_MAX_QUEUED_PER_USER", default_value_t = 20, global = true,
           value_parser = clap::value_parser!(i64).range(1..=10_000))]
     pub max_queued_per_user: i64,
+    /// A JSON price table (the shape of data/prices.json) whose models override or extend the
+    /// shipped one, for pricing spans that carry tokens but no cost.
+    #[arg(long, env = "RUNWIRE_PRICES", global = true)]
+    pub prices: Option<std::path::PathBuf>,
+}
+
+impl Config {
+    /// The price table: the shipped one, overridden by the operator's file when there is one.
+    pub fn price_table(&self) -> anyhow::Result<crate::model::PriceTable> {
+        use anyhow::Context;
+        let shipped = crate::model::PriceTable::shipped();
+        let Some(path) = &self.prices else {
+            return Ok(shipped);
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("RUNWIRE_PRICES: cannot read {}", path.display()))?;
+        let own: crate::model::PriceTable = serde_json::from_str(&text)
+            .with_context(|| format!("RUNWIRE_PRICES: {} is not a price table", path.display()))?;
+        own.validate()
+            .map_err(|problem| anyhow::anyhow!("RUNWIRE_PRICES: {problem}"))?;
+        Ok(shipped.overridden_by(own))
+    }
 }
 
 /// Token scopes from the command line.

@@ -16,6 +16,7 @@ pub mod read;
 pub mod rest;
 pub mod runs;
 pub mod seed;
+pub mod spans;
 pub mod state;
 pub mod users;
 pub mod web;

@@ -3,22 +3,124 @@
 //! its event(s); the insert trigger NOTIFYs listeners when it commits.
 
 use crate::error::AppError;
-use crate::model::{AgentRun, NewRun, RunEventKind, RunStatus, RunUpdate};
+use crate::model::{
+    AgentRun, NewRun, PriceTable, RunEventKind, RunStatus, RunUpdate, Span, SpanReport, TokenUse,
+    SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
+};
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events::{self, NewEvent};
-use crate::server::runs;
+use crate::server::{runs, spans};
 use serde_json::json;
 use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct AgentEventPublisher {
     pool: PgPool,
+    /// Prices a span's cost when the agent sends none.
+    prices: Arc<PriceTable>,
 }
 
 impl AgentEventPublisher {
+    /// A publisher pricing spans with the shipped price table.
     pub fn new(pool: PgPool) -> Self {
-        AgentEventPublisher { pool }
+        Self::with_prices(pool, Arc::new(PriceTable::shipped()))
+    }
+
+    pub fn with_prices(pool: PgPool, prices: Arc<PriceTable>) -> Self {
+        AgentEventPublisher { pool, prices }
+    }
+
+    /// Records span reports of one run, all or nothing; returns the run (with its new totals) and
+    /// the spans as they now stand.
+    pub async fn record_spans(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        reports: &[SpanReport],
+    ) -> Result<(AgentRun, Vec<Span>), AppError> {
+        let mut tx = begin_scoped(&self.pool, who).await?;
+        let recorded = self.record_spans_in(&mut tx, run_id, reports).await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// [`AgentEventPublisher::record_spans`] inside a caller's transaction. Each report folds into
+    /// its span (a child may come before its parent; a span may arrive already ended; an ended span
+    /// is final) and is recorded as a `span_*` event holding the span as it then stood, so live
+    /// views and replays see every step. The run's token and cost totals change in the same
+    /// transaction. A finished run still takes spans: exporters send them after the fact.
+    pub async fn record_spans_in(
+        &self,
+        tx: &mut ScopedTx,
+        run_id: Uuid,
+        reports: &[SpanReport],
+    ) -> Result<(AgentRun, Vec<Span>), AppError> {
+        if reports.is_empty() || reports.len() > SPAN_BATCH_MAX {
+            return Err(AppError::validation(
+                "spans",
+                format!("send 1 to {SPAN_BATCH_MAX} spans"),
+            ));
+        }
+        for report in reports {
+            report.validate()?;
+        }
+        let (mut run, now) = runs::lock(tx, run_id).await?.ok_or(AppError::NotFound)?;
+        let mut ids: Vec<String> = reports.iter().map(|r| r.span_id.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut held: HashMap<String, Span> = spans::lock(tx, run_id, &ids)
+            .await?
+            .into_iter()
+            .map(|span| (span.span_id.clone(), span))
+            .collect();
+        let new_spans = (ids.len() - held.len()) as i64;
+        if new_spans > 0 && spans::count(tx, run_id).await? + new_spans > SPANS_PER_RUN_MAX {
+            return Err(crate::model::RunUpdateError::TooManySpans(SPANS_PER_RUN_MAX).into());
+        }
+        let mut order = Vec::with_capacity(ids.len());
+        let mut recorded = Vec::with_capacity(reports.len());
+        for report in reports {
+            let stored = held.remove(&report.span_id);
+            if stored.is_none() {
+                order.push(report.span_id.clone());
+            }
+            let (mut span, change) = report.fold(run_id, stored, now)?;
+            if report.cost_usd.is_none() {
+                span.cost_usd = self.priced(&span).or(span.cost_usd);
+            }
+            let payload = serde_json::to_value(&span).map_err(AppError::internal)?;
+            recorded.push(NewEvent::of(&run, RunEventKind::for_span(change), payload));
+            held.insert(span.span_id.clone(), span);
+        }
+        let spans: Vec<Span> = order
+            .iter()
+            .chain(ids.iter().filter(|id| !order.contains(id)))
+            .filter_map(|id| held.remove(id))
+            .collect();
+        spans::save(tx, run.user_id, &spans).await?;
+        (run.tokens_in, run.tokens_out, run.cost_usd) = runs::save_span_totals(tx, run_id).await?;
+        run.updated_at = now;
+        events::append(tx, recorded).await?;
+        Ok((run, spans))
+    }
+
+    /// What the span's call cost by the price table: None without a model, tokens or a price.
+    fn priced(&self, span: &Span) -> Option<f64> {
+        let model = span.model.as_deref()?;
+        if span.input_tokens.is_none() && span.output_tokens.is_none() {
+            return None;
+        }
+        self.prices.cost(
+            model,
+            TokenUse {
+                input: span.input_tokens.unwrap_or(0),
+                output: span.output_tokens.unwrap_or(0),
+                cache_read: span.cache_read_tokens.unwrap_or(0),
+            },
+        )
     }
 
     /// Creates a run as described by `new`.

@@ -5,11 +5,12 @@
 use crate::error::AppError;
 use crate::model::{
     AgentRun, DashboardSummary, EventPage, RunCursor, RunFilter, RunPage, RunSort, RunStats,
-    RunTimeline, RunTrend, StatsWindow, EVENT_PAGE_MAX, RUN_PAGE_MAX, TIMELINE_MAX_EVENTS,
+    RunTimeline, RunTrend, Span, SpanPage, StatsWindow, EVENT_PAGE_MAX, RUN_PAGE_MAX,
+    SPAN_PAGE_MAX, TIMELINE_MAX_EVENTS,
 };
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
-use crate::server::{events, runs};
+use crate::server::{events, runs, spans};
 use sqlx::PgPool;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -68,11 +69,13 @@ impl RunReader {
         let run = runs::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
         let (events, earlier_events) =
             events::newest_for_run(&mut tx, id, TIMELINE_MAX_EVENTS).await?;
+        let spans = spans::page(&mut tx, id, None, SPAN_PAGE_MAX).await?;
         tx.commit().await?;
         Ok(RunTimeline {
             run,
             events,
             earlier_events,
+            spans,
             last_event_id,
         })
     }
@@ -102,6 +105,36 @@ impl RunReader {
             .flatten();
         Ok(EventPage {
             events: list,
+            next_after,
+        })
+    }
+
+    /// A page of a run's spans by start time, after `after` (a previous page's `next_after`).
+    pub async fn spans(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<SpanPage, AppError> {
+        if !(1..=SPAN_PAGE_MAX).contains(&limit) {
+            return Err(AppError::validation(
+                "limit",
+                format!("limit must be 1 to {SPAN_PAGE_MAX}"),
+            ));
+        }
+        let after = after.map(parse_span_cursor).transpose()?;
+        let mut tx = begin_scoped(&self.pool, who).await?;
+        runs::get(&mut tx, run_id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let list = spans::page(&mut tx, run_id, after, limit).await?;
+        tx.commit().await?;
+        let next_after = (list.len() as i64 == limit)
+            .then(|| list.last().map(span_cursor))
+            .flatten();
+        Ok(SpanPage {
+            spans: list,
             next_after,
         })
     }
@@ -186,6 +219,25 @@ pub fn parse_cursor(cursor: Option<&str>, sort: RunSort) -> Result<Option<RunCur
         )));
     }
     Ok(Some(cursor))
+}
+
+/// Where a page of spans ends: the last span's start (microseconds) and id.
+fn span_cursor(span: &Span) -> String {
+    format!("{}.{}", span.started_at.timestamp_micros(), span.span_id)
+}
+
+fn parse_span_cursor(cursor: &str) -> Result<(chrono::DateTime<chrono::Utc>, String), AppError> {
+    let malformed = || AppError::BadRequest("`after` is not a cursor this API gave".to_owned());
+    let (micros, span_id) = cursor.split_once('.').ok_or_else(malformed)?;
+    let at = micros
+        .parse::<i64>()
+        .ok()
+        .and_then(chrono::DateTime::from_timestamp_micros)
+        .ok_or_else(malformed)?;
+    if span_id.is_empty() || span_id.len() > crate::model::SPAN_ID_MAX_CHARS {
+        return Err(malformed());
+    }
+    Ok((at, span_id.to_owned()))
 }
 
 pub fn check_page_limit(limit: u32) -> Result<(), AppError> {

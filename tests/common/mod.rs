@@ -2,6 +2,7 @@
 //! under RUNWIRE_TEST_DATA_DIR), a migrated template database, and a fresh database per test.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod process;
 pub mod ws;
 

@@ -46,6 +46,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/runs/{id}/complete"),
     ("post", "/api/v1/runs/{id}/fail"),
     ("post", "/api/v1/runs/{id}/cancel"),
+    ("get", "/api/v1/runs/{id}/spans"),
+    ("post", "/api/v1/runs/{id}/spans"),
     ("get", "/api/v1/openapi.json"),
     ("post", "/api/agents/run"),
     ("get", "/api/agents/run/{id}"),
@@ -68,6 +70,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(runs::complete))
         .routes(routes!(runs::fail))
         .routes(routes!(runs::cancel))
+        .routes(routes!(runs::spans, runs::record_spans))
         .routes(routes!(openapi::document))
         .routes(routes!(legacy::start))
         .routes(routes!(legacy::get))

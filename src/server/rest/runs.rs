@@ -7,7 +7,7 @@ use super::openapi::{
 };
 use super::{parse_json, query, run_id, run_query, Caller, WriteRequest, BATCH_MAX_UPDATES};
 use crate::error::AppError;
-use crate::model::{AgentRun, EventPage, NewRun, RunPage, RunUpdate};
+use crate::model::{AgentRun, EventPage, NewRun, RunPage, RunUpdate, SpanPage, SpanReport};
 use crate::server::publisher;
 use crate::server::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -16,6 +16,7 @@ use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
+use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -27,6 +28,10 @@ enum Write {
     Apply {
         run_id: Uuid,
         updates: Vec<RunUpdate>,
+    },
+    Spans {
+        run_id: Uuid,
+        reports: Vec<SpanReport>,
     },
 }
 
@@ -53,17 +58,27 @@ async fn perform(
             return Ok(response);
         }
     }
-    let (status, run) = match write {
+    let (status, answer) = match write {
         Write::Create(new) => (
             StatusCode::CREATED,
-            publisher::create_in(&mut tx, &new).await?,
+            serde_json::to_value(publisher::create_in(&mut tx, &new).await?),
         ),
         Write::Apply { run_id, updates } => (
             StatusCode::OK,
-            publisher::apply_in(&mut tx, run_id, &updates).await?,
+            serde_json::to_value(publisher::apply_in(&mut tx, run_id, &updates).await?),
         ),
+        Write::Spans { run_id, reports } => {
+            let (run, spans) = state
+                .publisher
+                .record_spans_in(&mut tx, run_id, &reports)
+                .await?;
+            (
+                StatusCode::OK,
+                serde_json::to_value(SpanBatchAnswer { run, spans }),
+            )
+        }
     };
-    let answer = serde_json::to_value(&run).map_err(AppError::internal)?;
+    let answer = answer.map_err(AppError::internal)?;
     if let Some(key) = &key {
         idempotency::store(&mut tx, key, status, &answer).await?;
     }
@@ -271,6 +286,78 @@ pub async fn events(
             run_id,
             query.after.unwrap_or(0),
             query.limit.unwrap_or(500),
+        )
+        .await?;
+    Ok(Json(page).into_response())
+}
+
+/// A batch of span reports, as `POST /api/v1/runs/{id}/spans` takes it.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpanBatchBody {
+    /// Span starts, changes and ends, applied in order; a span may arrive already ended, a child
+    /// before its parent.
+    #[schema(min_items = 1, max_items = 1000)]
+    pub spans: Vec<SpanReport>,
+}
+
+/// The run after a batch of spans (its token and cost totals included) and the spans it touched.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SpanBatchAnswer {
+    pub run: AgentRun,
+    pub spans: Vec<crate::model::Span>,
+}
+
+/// Record spans of a run: LLM calls, tool calls, retrievals, steps, with tokens and cost.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/spans", tag = "spans", params(RunId, IdempotencyKey),
+    request_body = SpanBatchBody,
+    responses((status = 200, description = "The run and the spans as they now stand", body = SpanBatchAnswer),
+              ReadErrors, WriteErrors))]
+pub async fn record_spans(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: RunPath,
+    request: WriteRequest,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let SpanBatchBody { spans } = parse_json(&request.body)?;
+    let write = Write::Spans {
+        run_id,
+        reports: spans,
+    };
+    perform(&state, &caller, &request, write).await
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SpansQuery {
+    /// A previous page's `next_after`.
+    #[param(max_length = 100)]
+    after: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+}
+
+/// A run's spans by start time.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/spans", tag = "spans", params(RunId, SpansQuery),
+    responses((status = 200, description = "A page of the run's spans", body = SpanPage),
+              ReadErrors))]
+pub async fn spans(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: RunPath,
+    params: Result<Query<SpansQuery>, QueryRejection>,
+) -> Result<Response, AppError> {
+    let run_id = run_id(path)?;
+    let query = query(params)?;
+    let page = state
+        .reader
+        .spans(
+            caller.principal(),
+            run_id,
+            query.after.as_deref(),
+            query.limit.unwrap_or(crate::model::SPAN_PAGE_MAX),
         )
         .await?;
     Ok(Json(page).into_response())

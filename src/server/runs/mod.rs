@@ -211,3 +211,26 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
     .await?;
     Ok(row.map(AgentRun::from))
 }
+
+/// The run's token and cost totals, summed over its LLM spans (the calls themselves: an agent span
+/// that repeats its children's sum is not counted twice), written and returned. The cost sums the
+/// calls whose cost is known; None when none is.
+pub async fn save_span_totals(
+    tx: &mut ScopedTx,
+    id: Uuid,
+) -> Result<(Option<i64>, Option<i64>, Option<f64>), sqlx::Error> {
+    let row = sqlx::query!(
+        r#"UPDATE agent_runs r SET tokens_in = t.tokens_in, tokens_out = t.tokens_out,
+                                   cost_usd = t.cost_usd
+           FROM (SELECT sum(input_tokens)::bigint AS tokens_in,
+                        sum(output_tokens)::bigint AS tokens_out,
+                        sum(cost_usd) AS cost_usd
+                 FROM agent_run_spans WHERE run_id = $1 AND kind = 'llm') t
+           WHERE r.id = $1
+           RETURNING r.tokens_in, r.tokens_out, r.cost_usd"#,
+        id
+    )
+    .fetch_one(tx.conn())
+    .await?;
+    Ok((row.tokens_in, row.tokens_out, row.cost_usd))
+}

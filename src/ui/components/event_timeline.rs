@@ -64,5 +64,16 @@ fn describe(event: &RunEvent) -> String {
         },
         RunEventKind::TimedOut => format!("Timed out: {step}"),
         RunEventKind::Status => step,
+        RunEventKind::SpanStarted | RunEventKind::SpanUpdated | RunEventKind::SpanEnded => {
+            let kind = event.payload["kind"].as_str().unwrap_or("span");
+            let name = event.payload["name"].as_str().unwrap_or("");
+            let what = match event.kind {
+                RunEventKind::SpanStarted => "started",
+                RunEventKind::SpanUpdated => "updated",
+                _ if event.payload["status"] == "error" => "failed",
+                _ => "ended",
+            };
+            format!("{kind} {name} {what}")
+        }
     }
 }

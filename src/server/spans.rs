@@ -1,0 +1,124 @@
+//! The spans repository: all SQL on `agent_run_spans`.
+
+use crate::model::{Span, SpanKind, SpanStatus};
+use crate::server::db::ScopedTx;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// The spans of `run_id` with these ids, locked until the transaction ends.
+pub async fn lock(
+    tx: &mut ScopedTx,
+    run_id: Uuid,
+    span_ids: &[String],
+) -> Result<Vec<Span>, sqlx::Error> {
+    sqlx::query_as!(
+        Span,
+        r#"SELECT span_id, run_id, parent_span_id, kind AS "kind: SpanKind", name,
+                  status AS "status: SpanStatus", started_at, ended_at, model, input_tokens,
+                  output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
+                  input_preview, output_preview, error
+           FROM agent_run_spans WHERE run_id = $1 AND span_id = ANY($2)
+           FOR UPDATE"#,
+        run_id,
+        span_ids
+    )
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// How many spans `run_id` holds.
+pub async fn count(tx: &mut ScopedTx, run_id: Uuid) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM agent_run_spans WHERE run_id = $1"#,
+        run_id
+    )
+    .fetch_one(tx.conn())
+    .await
+}
+
+/// Writes each span whole: a new one is inserted, a known one replaced (the database refuses to
+/// change an ended one). One statement whatever the batch's size.
+pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<(), sqlx::Error> {
+    macro_rules! column {
+        ($field:ident) => {
+            spans.iter().map(|s| s.$field.clone()).collect::<Vec<_>>()
+        };
+    }
+    let kinds: Vec<SpanKind> = column!(kind);
+    let statuses: Vec<SpanStatus> = column!(status);
+    sqlx::query!(
+        "INSERT INTO agent_run_spans AS s (
+             span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
+             model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
+             attributes, input_preview, output_preview, error)
+         SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at, ended_at,
+                model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
+                attributes, input_preview, output_preview, error
+         FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
+                     $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                     $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+                     $15::float8[], $16::jsonb[], $17::text[], $18::text[], $19::text[])
+             AS t(span_id, run_id, parent_span_id, kind, name, status, started_at, ended_at,
+                  model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
+                  cost_usd, attributes, input_preview, output_preview, error)
+         ON CONFLICT (run_id, span_id) DO UPDATE SET
+             parent_span_id = EXCLUDED.parent_span_id, kind = EXCLUDED.kind,
+             name = EXCLUDED.name, status = EXCLUDED.status, started_at = EXCLUDED.started_at,
+             ended_at = EXCLUDED.ended_at, model = EXCLUDED.model,
+             input_tokens = EXCLUDED.input_tokens, output_tokens = EXCLUDED.output_tokens,
+             cache_read_tokens = EXCLUDED.cache_read_tokens,
+             reasoning_tokens = EXCLUDED.reasoning_tokens, cost_usd = EXCLUDED.cost_usd,
+             attributes = EXCLUDED.attributes, input_preview = EXCLUDED.input_preview,
+             output_preview = EXCLUDED.output_preview, error = EXCLUDED.error",
+        &column!(span_id),
+        &column!(run_id),
+        user_id,
+        &column!(parent_span_id) as &[Option<String>],
+        &kinds as &[SpanKind],
+        &column!(name),
+        &statuses as &[SpanStatus],
+        &column!(started_at),
+        &column!(ended_at) as &[Option<DateTime<Utc>>],
+        &column!(model) as &[Option<String>],
+        &column!(input_tokens) as &[Option<i64>],
+        &column!(output_tokens) as &[Option<i64>],
+        &column!(cache_read_tokens) as &[Option<i64>],
+        &column!(reasoning_tokens) as &[Option<i64>],
+        &column!(cost_usd) as &[Option<f64>],
+        &column!(attributes),
+        &column!(input_preview) as &[Option<String>],
+        &column!(output_preview) as &[Option<String>],
+        &column!(error) as &[Option<String>],
+    )
+    .execute(tx.conn())
+    .await
+    .map(drop)
+}
+
+/// A page of a run's spans by start time, after the span (`started_at`, `span_id`) when given.
+pub async fn page(
+    tx: &mut ScopedTx,
+    run_id: Uuid,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: i64,
+) -> Result<Vec<Span>, sqlx::Error> {
+    let (after_at, after_id) = after.unzip();
+    sqlx::query_as!(
+        Span,
+        r#"SELECT span_id, run_id, parent_span_id, kind AS "kind: SpanKind", name,
+                  status AS "status: SpanStatus", started_at, ended_at, model, input_tokens,
+                  output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
+                  input_preview, output_preview, error
+           FROM agent_run_spans
+           WHERE run_id = $1
+             AND ($2::timestamptz IS NULL OR (started_at, span_id) > ($2, $3::text))
+           ORDER BY started_at, span_id
+           LIMIT $4"#,
+        run_id,
+        after_at,
+        after_id,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await
+}

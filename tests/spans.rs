@@ -1,0 +1,318 @@
+//! Spans over REST against the real router and PostgreSQL: starts and ends, children before their
+//! parents, tokens and cost (priced when the agent sends none, unknown for an unknown model), run
+//! totals in the same transaction, span events on the log, idempotent retries, limits, and
+//! isolation between users.
+
+mod common;
+
+use common::api::{api, assert_error};
+use reqwest::Method;
+use runwire::model::{
+    AgentRun, PriceTable, RunEventKind, Span, SpanKind, SpanStatus, TokenUse, SPAN_BATCH_MAX,
+};
+use serde_json::{json, Value};
+
+fn spans_of(body: &Value) -> Vec<Span> {
+    serde_json::from_value(body["spans"].clone()).unwrap()
+}
+
+#[tokio::test]
+async fn a_trace_arrives_in_pieces_and_the_run_keeps_its_totals() {
+    let api = api().await;
+    let run = api.start("researcher").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+
+    // the agent span starts; a child LLM call arrives already ended, before its parent
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [
+                {"span_id": "llm-1", "parent_span_id": "tool-1", "kind": "llm", "name": "chat gpt-4o",
+                 "model": "gpt-4o-2024-08-06", "started_at": "2026-01-01T00:00:01Z",
+                 "ended_at": "2026-01-01T00:00:03Z", "input_tokens": 1000, "output_tokens": 200,
+                 "cache_read_tokens": 400, "input": "What is 2+2?", "output": "4"},
+                {"span_id": "agent-1", "kind": "agent", "name": "researcher",
+                 "started_at": "2026-01-01T00:00:00Z"}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let spans = spans_of(&body);
+    assert_eq!(spans.len(), 2);
+    let llm = spans.iter().find(|s| s.span_id == "llm-1").unwrap();
+    assert_eq!(llm.status, SpanStatus::Ok);
+    assert_eq!(llm.kind, SpanKind::Llm);
+    assert_eq!(llm.parent_span_id.as_deref(), Some("tool-1"));
+    let expected = PriceTable::shipped()
+        .cost(
+            "gpt-4o",
+            TokenUse {
+                input: 1000,
+                output: 200,
+                cache_read: 400,
+            },
+        )
+        .unwrap();
+    assert!((llm.cost_usd.unwrap() - expected).abs() < 1e-12, "{llm:?}");
+    assert_eq!(llm.duration_ms(chrono::Utc::now()), 2000);
+    let agent = spans.iter().find(|s| s.span_id == "agent-1").unwrap();
+    assert_eq!(agent.status, SpanStatus::Running);
+    assert_eq!(agent.ended_at, None);
+
+    // the parent arrives, then a second call of an unknown model and a failing tool call
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [
+                {"span_id": "tool-1", "parent_span_id": "agent-1", "kind": "tool", "name": "search",
+                 "started_at": "2026-01-01T00:00:00.5Z", "attributes": {"query": "2+2"}},
+                {"span_id": "llm-2", "parent_span_id": "agent-1", "kind": "llm", "name": "chat",
+                 "model": "our-own-model", "input_tokens": 50, "output_tokens": 5,
+                 "ended_at": "2026-01-01T00:00:05Z", "started_at": "2026-01-01T00:00:04Z"},
+                {"span_id": "tool-1", "status": "error", "error": "search backend timed out",
+                 "ended_at": "2026-01-01T00:00:04Z", "attributes": {"retries": 2}}
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let run_after: AgentRun = serde_json::from_value(body["run"].clone()).unwrap();
+    // totals count the LLM calls; the unknown model's cost is unknown, not 0, and not counted
+    assert_eq!(run_after.tokens_in, Some(1050));
+    assert_eq!(run_after.tokens_out, Some(205));
+    assert!((run_after.cost_usd.unwrap() - expected).abs() < 1e-12);
+    let tool = spans_of(&body)
+        .into_iter()
+        .find(|s| s.span_id == "tool-1")
+        .unwrap();
+    assert_eq!(tool.status, SpanStatus::Error);
+    assert_eq!(tool.error.as_deref(), Some("search backend timed out"));
+    assert_eq!(tool.attributes, json!({"query": "2+2", "retries": 2}));
+
+    let (status, body) = api.get(&path).await;
+    assert_eq!(status, 200, "{body}");
+    let listed = spans_of(&body);
+    assert_eq!(
+        listed
+            .iter()
+            .map(|s| s.span_id.as_str())
+            .collect::<Vec<_>>(),
+        ["agent-1", "tool-1", "llm-1", "llm-2"],
+        "by start time"
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .find(|s| s.span_id == "llm-2")
+            .unwrap()
+            .cost_usd,
+        None
+    );
+    assert_eq!(api.run(run.id).await.tokens_in, Some(1050));
+
+    // every report is an event of the run, holding the span as it then stood
+    let kinds: Vec<RunEventKind> = api
+        .events(run.id)
+        .await
+        .into_iter()
+        .map(|e| e.kind)
+        .filter(|k| k.is_span())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            RunEventKind::SpanEnded,
+            RunEventKind::SpanStarted,
+            RunEventKind::SpanStarted,
+            RunEventKind::SpanEnded,
+            RunEventKind::SpanEnded
+        ]
+    );
+
+    // an ended span is final; the run keeps taking spans after it completes
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [{"span_id": "llm-1", "output_tokens": 999}]}),
+        )
+        .await;
+    assert_error(status, &body, 409, "conflict");
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/runs/{}/complete", run.id),
+            json!({"result": {"answer": 4}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [{"span_id": "agent-1", "ended_at": "2026-01-01T00:00:06Z"},
+                             {"span_id": "late", "kind": "llm", "name": "late call", "model": "gpt-4o",
+                              "input_tokens": 10, "output_tokens": 1, "cost_usd": 0.5,
+                              "ended_at": "2026-01-01T00:00:06Z"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let done: AgentRun = serde_json::from_value(body["run"].clone()).unwrap();
+    assert_eq!(done.status, runwire::model::RunStatus::Completed);
+    assert_eq!(done.tokens_in, Some(1060));
+    assert!((done.cost_usd.unwrap() - (expected + 0.5)).abs() < 1e-12);
+}
+
+#[tokio::test]
+async fn bad_span_reports_are_refused_with_nothing_stored() {
+    let api = api().await;
+    let run = api.start("coder").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+    let ok = json!({"span_id": "s1", "name": "fine"});
+    let cases: Vec<(Value, u16)> = vec![
+        (json!({"spans": []}), 422),
+        (
+            json!({"spans": [ok, {"span_id": "bad id!", "name": "x"}]}),
+            422,
+        ),
+        (json!({"spans": [ok, {"span_id": "s2"}]}), 422), // a new span needs a name
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "input_tokens": -1}]}),
+            422,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "cost_usd": -0.1}]}),
+            422,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "kind": "wizard"}]}),
+            400,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "colour": "red"}]}),
+            400,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "parent_span_id": "s2"}]}),
+            422,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "started_at": "2026-01-01T00:00:05Z",
+                                  "ended_at": "2026-01-01T00:00:01Z"}]}),
+            422,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x", "input": "nul\u{0}"}]}),
+            422,
+        ),
+        (
+            json!({"spans": [ok, {"span_id": "s2", "name": "x",
+                                  "attributes": {"big": "x".repeat(20_000)}}]}),
+            413,
+        ),
+        (
+            json!({"spans": (0..=SPAN_BATCH_MAX).map(|n| json!({"span_id": format!("b{n}"), "name": "x"})).collect::<Vec<_>>()}),
+            422,
+        ),
+    ];
+    for (body, expected) in cases {
+        let (status, answer) = api.post(&path, body.clone()).await;
+        assert_eq!(status.as_u16(), expected, "{body} -> {answer}");
+    }
+    let (status, body) = api.get(&path).await;
+    assert_eq!(status, 200);
+    assert_eq!(spans_of(&body), [], "nothing stored");
+    assert!(api.events(run.id).await.iter().all(|e| !e.kind.is_span()));
+    assert_eq!(api.run(run.id).await.tokens_in, None);
+
+    // a long input is kept as a preview, cut at 4,096 characters
+    let long = "é".repeat(10_000);
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [{"span_id": "p", "name": "long", "input": long}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let preview = spans_of(&body)[0].input_preview.clone().unwrap();
+    assert_eq!(preview.chars().count(), 4096);
+    assert!(preview.ends_with('…'));
+
+    let (status, body) = api.get(&format!("{path}?after=garbage")).await;
+    assert_error(status, &body, 400, "bad_request");
+    let (status, _) = api.get(&format!("{path}?limit=0")).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn spans_page_by_start_and_retries_with_a_key_are_applied_once() {
+    let api = api().await;
+    let run = api.start("coder").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+    let batch = json!({"spans": (0..25).map(|n| json!({
+        "span_id": format!("s{n:02}"), "kind": "step", "name": format!("step {n}"),
+        "started_at": format!("2026-01-01T00:00:{n:02}Z")
+    })).collect::<Vec<_>>()});
+    let first = api
+        .send(Method::POST, &path, Some(batch.clone()), Some("spans-1"))
+        .await;
+    let again = api
+        .send(Method::POST, &path, Some(batch), Some("spans-1"))
+        .await;
+    assert_eq!(first.0, 200, "{}", first.1);
+    assert_eq!(first, again, "the retry gets the first answer");
+    let span_events = api
+        .events(run.id)
+        .await
+        .into_iter()
+        .filter(|e| e.kind.is_span())
+        .count();
+    assert_eq!(span_events, 25, "applied once");
+
+    let mut seen = Vec::new();
+    let mut next = format!("{path}?limit=10");
+    loop {
+        let (status, body) = api.get(&next).await;
+        assert_eq!(status, 200, "{body}");
+        seen.extend(spans_of(&body).into_iter().map(|s| s.span_id));
+        match body["next_after"].as_str() {
+            Some(after) => next = format!("{path}?limit=10&after={after}"),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..25).map(|n| format!("s{n:02}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn another_users_run_takes_no_spans_and_shows_none() {
+    let api = api().await;
+    let run = api.start("private").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [{"span_id": "mine", "name": "secret call"}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let stranger = &api.other_token;
+    let (status, body) = api
+        .send_as(
+            stranger,
+            Method::POST,
+            &path,
+            Some(json!({"spans": [{"span_id": "theirs", "name": "intrusion"}]})),
+            None,
+        )
+        .await;
+    assert_error(status, &body, 404, "not_found");
+    let (status, body) = api.send_as(stranger, Method::GET, &path, None, None).await;
+    assert_error(status, &body, 404, "not_found");
+    let (_, body) = api.get(&path).await;
+    assert_eq!(
+        spans_of(&body)
+            .iter()
+            .map(|s| s.span_id.as_str())
+            .collect::<Vec<_>>(),
+        ["mine"]
+    );
+}
