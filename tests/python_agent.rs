@@ -1,12 +1,15 @@
 //! The Python example agent (standard library only) against the real server: its run ends
-//! `completed` with every event it sent stored, in order.
+//! `completed` with every event it sent stored, in order, and the spans of its LLM and tool calls
+//! with the run's token and cost totals.
 
 mod common;
 
 use common::{TestApp, TestDb};
-use runwire::model::{RunEventKind, RunStatus, UserRole};
+use runwire::model::{
+    PriceTable, RunEventKind, RunStatus, SpanKind, SpanStatus, TokenUse, UserRole,
+};
 use runwire::server::auth::tokens;
-use runwire::server::{events, runs};
+use runwire::server::{events, runs, spans};
 use uuid::Uuid;
 
 #[tokio::test]
@@ -46,7 +49,11 @@ async fn the_example_agent_completes_its_run_with_all_events() {
     assert_eq!(run.verification_evidence.len(), 2);
     assert_eq!(run.result.as_ref().unwrap()["papers"], 12);
     let log = events::for_run(&mut tx, run_id, 0, 100).await.unwrap();
-    let kinds: Vec<RunEventKind> = log.iter().map(|e| e.kind).collect();
+    let kinds: Vec<RunEventKind> = log
+        .iter()
+        .map(|e| e.kind)
+        .filter(|k| !k.is_span())
+        .collect();
     use RunEventKind::*;
     assert_eq!(
         kinds,
@@ -67,4 +74,34 @@ async fn the_example_agent_completes_its_run_with_all_events() {
             Completed
         ]
     );
+
+    // an agent span around three LLM calls and a tool call, each started and ended as it happened
+    let spans = spans::page(&mut tx, run_id, None, 100).await.unwrap();
+    let agent = spans.iter().find(|s| s.kind == SpanKind::Agent).unwrap();
+    assert_eq!(agent.status, SpanStatus::Ok);
+    let children: Vec<_> = spans.iter().filter(|s| s.kind != SpanKind::Agent).collect();
+    assert_eq!(children.len(), 4);
+    assert!(children.iter().all(
+        |s| s.parent_span_id.as_deref() == Some(agent.span_id.as_str())
+            && s.status == SpanStatus::Ok
+    ));
+    assert_eq!(
+        children.iter().filter(|s| s.kind == SpanKind::Tool).count(),
+        1
+    );
+    assert_eq!(run.tokens_in, Some(3000));
+    assert_eq!(run.tokens_out, Some(750));
+    let call = PriceTable::shipped()
+        .cost(
+            "gpt-4o-mini",
+            TokenUse {
+                input: 1000,
+                output: 250,
+                cache_read: 200,
+            },
+        )
+        .unwrap();
+    assert!((run.cost_usd.unwrap() - 3.0 * call).abs() < 1e-12);
+    let span_events = log.iter().filter(|e| e.kind.is_span()).count();
+    assert_eq!(span_events, 10, "a start and an end per span");
 }

@@ -6,6 +6,10 @@
     client.update_progress(run["id"], 40, step="Reading papers")
     client.complete_run(run["id"], result={"summary": "..."})
 
+    with client.span(run["id"], "chat", kind="llm", model="gpt-4o-mini") as call:
+        answer = call_the_model()                       # your code
+        call.set(input_tokens=1200, output_tokens=300, output=answer)
+
 Every write carries an Idempotency-Key. Network errors, 5xx and 429 answers are retried with the same
 key and exponential backoff, so a retry can never apply an update twice. Other errors raise
 RunwireError with the server's message, code and HTTP status.
@@ -19,7 +23,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
-__all__ = ["RunwireClient", "RunwireError"]
+__all__ = ["RunwireClient", "RunwireError", "Span"]
 
 
 class RunwireError(Exception):
@@ -84,6 +88,30 @@ class RunwireClient:
     def events(self, run_id, after=0):
         return self._request("GET", f"/api/v1/runs/{run_id}/events?after={after}")["events"]
 
+    # -- spans: what the agent did inside a run (LLM calls, tool calls, steps) -----------------
+
+    def record_spans(self, run_id, spans):
+        """Span starts, changes and ends ({"span_id": ..., "name": ..., "kind": "llm", ...}), in order.
+        Returns {"run": ..., "spans": [...]}; the run carries its token and cost totals."""
+        return self._write(f"/api/v1/runs/{run_id}/spans", {"spans": list(spans)})
+
+    def spans(self, run_id):
+        """Every span of the run, by start time."""
+        found, after = [], None
+        while True:
+            query = "?limit=1000" + (f"&after={urllib.parse.quote(after)}" if after else "")
+            page = self._request("GET", f"/api/v1/runs/{run_id}/spans{query}")
+            found.extend(page["spans"])
+            after = page.get("next_after")
+            if not after:
+                return found
+
+    def span(self, run_id, name, kind="custom", parent=None, model=None, **fields):
+        """A span reported as it happens: started on entering the `with` block, ended on leaving it
+        (with status "error" and the exception's text if one escapes). Nest them by passing the
+        outer span as `parent`."""
+        return Span(self, run_id, name, kind, parent, model, fields)
+
     # -- transport --------------------------------------------------------------------------------
 
     def _write(self, path, body):
@@ -119,6 +147,32 @@ class RunwireClient:
 
     def _delay(self, attempt):
         return self.backoff * (2 ** attempt) * (0.5 + random.random())
+
+
+class Span:
+    """One span of a run, as a context manager; `set()` adds tokens, output or attributes."""
+
+    def __init__(self, client, run_id, name, kind, parent, model, fields):
+        self.client, self.run_id = client, run_id
+        self.span_id = uuid.uuid4().hex[:16]
+        self.start = _without_none(span_id=self.span_id, name=name, kind=kind, model=model,
+                                   parent_span_id=getattr(parent, "span_id", parent), **fields)
+        self.end = {}
+
+    def set(self, **fields):
+        self.end.update(fields)
+        return self
+
+    def __enter__(self):
+        self.client.record_spans(self.run_id, [self.start])
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        end = {"span_id": self.span_id, "status": "ok", **self.end}
+        if error is not None:
+            end.update(status="error", error=f"{kind.__name__}: {error}")
+        self.client.record_spans(self.run_id, [end])
+        return False
 
 
 def _without_none(**fields):

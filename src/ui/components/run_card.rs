@@ -1,7 +1,7 @@
 use crate::model::AgentRun;
 use crate::ui::clock::{elapsed, Clock};
 use crate::ui::components::{ProgressBar, StatusBadge};
-use crate::ui::format::timestamp;
+use crate::ui::format::{cost, timestamp, token_totals};
 use leptos::prelude::*;
 
 /// A compact run summary: agent, task excerpt, status, progress, step and elapsed time. The whole
@@ -33,6 +33,11 @@ pub fn RunCard(
             </header>
             <p class="run-task" title=run.task.clone()>{excerpt}</p>
             <ProgressBar value=run.progress_percent/>
+            {(run.tokens_in.is_some() || run.cost_usd.is_some()).then(|| view! {
+                <p class="run-usage" data-testid="run-usage">
+                    {token_totals(run.tokens_in, run.tokens_out)}" · "{cost(run.cost_usd)}
+                </p>
+            })}
             <footer class="run-card-foot">
                 <span class="run-step">{run.current_step.clone().unwrap_or_default()}</span>
                 <span class="run-elapsed" title=format!("created {}", timestamp(run.created_at))>

@@ -2,8 +2,10 @@ use crate::api::agents::CancelRun;
 use crate::error::AppError;
 use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
 use crate::ui::clock::{elapsed, Clock};
-use crate::ui::components::{ErrorPanel, EventTimeline, FormError, ProgressBar, StatusBadge};
-use crate::ui::format::{pretty_json, time_of_day, timestamp};
+use crate::ui::components::{
+    ErrorPanel, EventTimeline, FormError, ProgressBar, SpanWaterfall, StatusBadge,
+};
+use crate::ui::format::{cost, pretty_json, time_of_day, timestamp, token_totals};
 use crate::ui::live::use_agent_run_timeline;
 use crate::ui::session::action_error;
 use leptos::prelude::*;
@@ -89,6 +91,8 @@ fn MonitorBody(initial: AgentRun, timeline: Signal<Option<RunTimeline>>) -> impl
                 <div><dt>"Started"</dt><dd>{field(|r| r.started_at.map(timestamp))}</dd></div>
                 <div><dt>"Completed"</dt><dd>{field(|r| r.completed_at.map(timestamp))}</dd></div>
                 <div><dt>"Duration"</dt><dd data-testid="duration">{move || elapsed(&run.get(), now.get())}</dd></div>
+                <div><dt>"Tokens"</dt><dd data-testid="run-tokens">{move || run.with(|r| token_totals(r.tokens_in, r.tokens_out))}</dd></div>
+                <div><dt>"Cost"</dt><dd data-testid="run-cost">{move || run.with(|r| cost(r.cost_usd))}</dd></div>
             </dl>
             <Show when=move || status.get().is_active()>
                 <CancelButton run_id=Signal::derive(move || run.get().id)/>
@@ -97,6 +101,7 @@ fn MonitorBody(initial: AgentRun, timeline: Signal<Option<RunTimeline>>) -> impl
             <Verifications attempts=Signal::derive(move || run.get().verification_evidence)/>
             <ResultPreview result=Signal::derive(move || run.get().result)/>
             <p class="monitor-links"><a href=move || format!("/runs/{}", run.get().id)>"Open the run page"</a></p>
+            <SpanWaterfall spans=Signal::derive(move || timeline.with(|t| t.as_ref().map(|t| t.spans.clone()).unwrap_or_default()))/>
             <EventTimeline
                 events=Signal::derive(move || timeline.get().map(|t| t.events).unwrap_or_default())
                 earlier=Signal::derive(move || timeline.get().map_or(0, |t| t.earlier_events))

@@ -1,0 +1,55 @@
+import { test, expect } from './fixtures';
+import { agentCall, createToken, signUpFresh, startRun, waitForHydration } from './helpers';
+
+// A run's spans on its page: the waterfall fills in live as the agent reports, a running span's
+// duration ticks, a click shows a call's model, tokens and cost, and the run shows its totals.
+test('the span waterfall grows live and a span opens to its model, tokens and cost', async ({ page }) => {
+  await signUpFresh(page, 'e2e-spans');
+  const token = await createToken(page);
+  const runId = await startRun(page, token, 'researcher', 'answer with a trace');
+  const spans = `/api/v1/runs/${runId}/spans`;
+  await agentCall(page, token, spans, { spans: [{ span_id: 'agent', kind: 'agent', name: 'researcher' }] });
+
+  await page.goto(`/runs/${runId}`);
+  await waitForHydration(page);
+  const waterfall = page.getByRole('region', { name: 'Spans' }).or(page.locator('section.waterfall'));
+  const agent = page.locator('.span-line[data-span-id="agent"]');
+  await expect(agent).toHaveAttribute('data-status', 'running');
+  await expect(page.getByTestId('run-cost')).toHaveText('—');
+  // a running span's duration grows with the clock
+  const first = await agent.getByTestId('span-duration').textContent();
+  await expect(agent.getByTestId('span-duration')).not.toHaveText(first ?? '', { timeout: 5_000 });
+
+  // an LLM call arrives already ended, a child of the agent span: it shows up without a reload
+  await agentCall(page, token, spans, {
+    spans: [{
+      span_id: 'call-1', parent_span_id: 'agent', kind: 'llm', name: 'chat', model: 'gpt-4o-mini',
+      input_tokens: 1200, output_tokens: 300, input: 'What is the capital of France?', output: 'Paris.',
+    }],
+  });
+  const call = page.locator('.span-line[data-span-id="call-1"]');
+  await expect(call).toHaveAttribute('data-status', 'ok');
+  await expect(call).toHaveClass(/depth-1/);
+  await expect(page.getByTestId('run-tokens')).toHaveText('1,200 in · 300 out');
+  // gpt-4o-mini: 1200 x 0.15 + 300 x 0.60 per million = $0.00036
+  await expect(page.getByTestId('run-cost')).toHaveText('$0.0004');
+
+  await call.getByRole('button').click();
+  const details = page.getByTestId('span-details');
+  await expect(details.getByTestId('span-model')).toHaveText('gpt-4o-mini');
+  await expect(details.getByTestId('span-input-tokens')).toHaveText('1,200');
+  await expect(details.getByTestId('span-cost')).toHaveText('$0.0004');
+  await expect(details.getByText('What is the capital of France?')).toBeVisible();
+
+  // an unknown model's cost is unknown, not $0; the agent span ends with an error, live
+  await agentCall(page, token, spans, {
+    spans: [
+      { span_id: 'call-2', parent_span_id: 'agent', kind: 'llm', name: 'chat', model: 'in-house-7b', input_tokens: 10, output_tokens: 2, status: 'ok' },
+      { span_id: 'agent', status: 'error', error: 'gave up' },
+    ],
+  });
+  await expect(agent).toHaveAttribute('data-status', 'error');
+  await page.locator('.span-line[data-span-id="call-2"]').getByRole('button').click();
+  await expect(details.getByTestId('span-cost')).toHaveText('—');
+  await expect(waterfall.locator('.span-line')).toHaveCount(3);
+});
