@@ -2,7 +2,7 @@
 //! (loaded with `runwire seed`'s COPY generator), then each dashboard query timed through its server
 //! function over HTTP (as the browser calls it), next to the same repository query run directly on
 //! the database in the same process (the bare SQL, with row-level security as in production).
-//! Also: time to first byte of the server-rendered /dashboard, and the browser bundle's size.
+//! Also: time to first byte of the server-rendered /dashboard (the bundle and first paint: first_load.rs).
 //!
 //! Goal: each server function < 50 ms and <= 2x its bare SQL.
 
@@ -158,7 +158,6 @@ async fn main() {
         median(&ttfb),
         median(&full)
     );
-    bundle_size();
     drop(server);
 }
 
@@ -205,36 +204,4 @@ fn report(name: &str, via_server: Vec<f64>, bare: Vec<f64>) -> f64 {
         server / sql
     );
     server
-}
-
-/// The browser bundle as `make run` serves it, and the release build when one was made
-/// (`make site-release`), raw and gzip-compressed.
-fn bundle_size() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (name, path) in [
-        ("debug bundle (make run)", "target/site/pkg/runwire.wasm"),
-        (
-            "release bundle (make site-release)",
-            "target/site-release/pkg/runwire.wasm",
-        ),
-    ] {
-        let path = root.join(path);
-        let Ok(raw) = std::fs::metadata(&path).map(|m| m.len()) else {
-            println!("{name}: not built");
-            continue;
-        };
-        let gzip = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .and_then(|s| s.trim().parse::<u64>().ok())
-            .unwrap_or(0);
-        println!(
-            "{name}: {:.0} KB raw, {:.0} KB gzip (goal < 500 KB gzip)",
-            raw as f64 / 1024.0,
-            gzip as f64 / 1024.0
-        );
-    }
 }

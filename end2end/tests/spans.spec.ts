@@ -24,7 +24,7 @@ test('the span waterfall grows live and a span opens to its model, tokens and co
   await agentCall(page, token, spans, {
     spans: [{
       span_id: 'call-1', parent_span_id: 'agent', kind: 'llm', name: 'chat', model: 'gpt-4o-mini',
-      input_tokens: 1200, output_tokens: 300, input: 'What is the capital of France?', output: 'Paris.',
+      input_tokens: 1200, output_tokens: 300, input: 'What is the capital of France?', output: 'Paris.', status: 'ok',
     }],
   });
   const call = page.locator('.span-line[data-span-id="call-1"]');

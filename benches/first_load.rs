@@ -1,0 +1,99 @@
+//! `make bench` — a first visit: what the browser downloads for /dashboard and /agents (the release
+//! bundle as the server sends it: gzip, precompressed by `make site-release`), and the time to first
+//! contentful paint of /dashboard showing 50 runs, in headless Chromium (end2end/bench/first-load.mjs).
+//!
+//! Goal: each route's first load downloads < 500 KB gzip of WASM.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::process::ServerProcess;
+use common::{principal, TestDb, TEST_PASSWORD};
+use runwire::model::{NewRun, RunStatus, UserRole};
+use runwire::server::publisher::AgentEventPublisher;
+use serde_json::Value;
+
+const ROWS: usize = 50;
+const SAMPLES: usize = 10;
+const WASM_GOAL_KB: f64 = 500.0;
+
+#[tokio::main]
+async fn main() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let site = root.join("target/site-release");
+    assert!(
+        site.join("pkg/runwire.wasm.gz").exists(),
+        "no release bundle: run `make site-release` (make bench does)"
+    );
+    let db = TestDb::new().await;
+    let user = db.user("first-load@example.com", UserRole::User).await;
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+    for n in 0..ROWS {
+        let new = NewRun {
+            agent_name: ["researcher", "coder", "reviewer"][n % 3].into(),
+            task: format!("first-load bench task number {n}, long enough to wrap like a real one"),
+            task_id: None,
+            status: RunStatus::InProgress,
+            step: Some("Working".into()),
+            metadata: None,
+        };
+        publisher.create(principal(&user), &new).await.unwrap();
+    }
+    let server = ServerProcess::start_with(
+        &db.url,
+        None,
+        &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
+    )
+    .await;
+    let output = std::process::Command::new("node")
+        .current_dir(root.join("end2end"))
+        .arg("bench/first-load.mjs")
+        .arg(format!("http://{}", server.addr))
+        .arg(&user.email)
+        .arg(TEST_PASSWORD)
+        .arg(SAMPLES.to_string())
+        .output()
+        .expect("node runs (make e2e-deps installs playwright)");
+    assert!(
+        output.status.success(),
+        "first-load.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let routes: Value = serde_json::from_slice(&output.stdout).unwrap();
+    println!("first load, release bundle, {SAMPLES} cold loads each (cache disabled)");
+    println!(
+        "{:<12} {:>10} {:>8} {:>8} {:>6} {:>10} {:>10}",
+        "route", "WASM gz", "JS gz", "CSS gz", "rows", "FCP p50", "FCP max"
+    );
+    let mut worst_wasm = 0.0f64;
+    for (path, route) in routes.as_object().unwrap() {
+        let kb = |kind: &str| route["bytes"][kind].as_f64().unwrap_or(0.0) / 1024.0;
+        let mut fcp: Vec<f64> = route["fcp_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        fcp.sort_by(f64::total_cmp);
+        worst_wasm = worst_wasm.max(kb("wasm"));
+        println!(
+            "{path:<12} {:>7.0} KB {:>5.0} KB {:>5.0} KB {:>6} {:>7.0} ms {:>7.0} ms",
+            kb("wasm"),
+            kb("js"),
+            kb("css"),
+            route["rows"],
+            fcp.get(fcp.len() / 2).copied().unwrap_or(f64::NAN),
+            fcp.last().copied().unwrap_or(f64::NAN),
+        );
+    }
+    println!(
+        "goal: WASM per first load < {WASM_GOAL_KB:.0} KB gzip: {:.0} KB {}",
+        worst_wasm,
+        if worst_wasm < WASM_GOAL_KB {
+            "met"
+        } else {
+            "MISSED"
+        }
+    );
+    drop(server);
+}

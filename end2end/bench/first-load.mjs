@@ -1,0 +1,61 @@
+// What a first visit downloads and how soon it paints, in headless Chromium (make bench).
+// Usage: node first-load.mjs <base url> <email> <password> <samples>
+// Prints one JSON object: per route the bytes of WASM and JavaScript on the wire (as served, so
+// gzip-compressed), and the first contentful paint of each sample, in ms.
+import { chromium } from '@playwright/test';
+
+const [base, email, password, samplesArg] = process.argv.slice(2);
+const samples = Number(samplesArg ?? 10);
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+});
+
+async function signedInContext() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${base}/signin`);
+  await page.waitForSelector('body[data-hydrated="true"]');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  await page.waitForURL(/\/dashboard/);
+  await page.close();
+  return context;
+}
+
+// One cold load (a fresh context shares nothing cached): what crossed the wire, by type.
+async function firstLoad(context, path) {
+  const page = await context.newPage();
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  const types = new Map();
+  const bytes = { wasm: 0, js: 0, css: 0, html: 0 };
+  cdp.on('Network.responseReceived', (e) => types.set(e.requestId, e.response.url));
+  cdp.on('Network.loadingFinished', (e) => {
+    const url = types.get(e.requestId) ?? '';
+    const kind = url.endsWith('.wasm') ? 'wasm' : url.endsWith('.js') ? 'js' : url.endsWith('.css') ? 'css' : url.includes('/api/') ? null : 'html';
+    if (kind) bytes[kind] += e.encodedDataLength;
+  });
+  await page.goto(`${base}${path}`);
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
+  const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
+  const rows = await page.locator('tr.run-row').count();
+  await page.close();
+  return { bytes, fcp, rows };
+}
+
+const context = await signedInContext();
+const routes = {};
+for (const path of ['/dashboard', '/agents']) {
+  const fcps = [];
+  let last;
+  for (let i = 0; i < samples; i++) {
+    last = await firstLoad(context, path);
+    fcps.push(last.fcp);
+  }
+  routes[path] = { bytes: last.bytes, rows: last.rows, fcp_ms: fcps };
+}
+await browser.close();
+console.log(JSON.stringify(routes));
