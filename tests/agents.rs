@@ -126,9 +126,19 @@ async fn a_started_agent_walks_its_script_to_completed_through_a_failed_check_an
     );
 
     let history = timeline(&app, &client, run.id).await;
-    let kinds = kinds(&history.events);
+    let all_kinds = kinds(&history.events);
+    let kinds: Vec<RunEventKind> = all_kinds.iter().copied().filter(|k| !k.is_span()).collect();
     assert_eq!(kinds.first(), Some(&RunEventKind::Status)); // queued
     assert_eq!(kinds.last(), Some(&RunEventKind::Completed));
+    // the agent traced its work: a root span, LLM and tool calls under it, all ended with the run
+    assert_eq!(all_kinds.last(), Some(&RunEventKind::SpanEnded));
+    assert!(history.spans.iter().all(|s| !s.is_running()));
+    assert!(history
+        .spans
+        .iter()
+        .any(|s| s.kind == runwire::model::SpanKind::Tool));
+    assert!(done.tokens_in.is_some_and(|t| t > 0));
+    assert!(done.cost_usd.is_some_and(|c| c > 0.0), "gpt-4o-mini has a price");
     assert_eq!(
         kinds
             .iter()

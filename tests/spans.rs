@@ -203,7 +203,7 @@ async fn bad_span_reports_are_refused_with_nothing_stored() {
         ),
         (
             json!({"spans": [ok, {"span_id": "s2", "name": "x",
-                                  "attributes": {"big": "x".repeat(20_000)}}]}),
+                                  "attributes": {"big": "x".repeat(70_000)}}]}),
             413,
         ),
         (

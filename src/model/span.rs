@@ -16,9 +16,9 @@ pub const SPAN_MODEL_MAX_CHARS: usize = 200;
 /// Input, output and error of a span are kept as previews of at most this many characters.
 pub const SPAN_PREVIEW_MAX_CHARS: usize = 4096;
 /// Largest serialized attributes of one span.
-pub const SPAN_ATTRIBUTES_MAX_BYTES: usize = 16 * 1024;
+pub const SPAN_ATTRIBUTES_MAX_BYTES: usize = 64 * 1024;
 /// Most spans one run holds.
-pub const SPANS_PER_RUN_MAX: i64 = 5_000;
+pub const SPANS_PER_RUN_MAX: i64 = 10_000;
 /// Most span reports in one request.
 pub const SPAN_BATCH_MAX: usize = 1_000;
 /// Largest token count of one span.

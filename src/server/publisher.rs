@@ -33,6 +33,24 @@ impl AgentEventPublisher {
         AgentEventPublisher { pool, prices }
     }
 
+    /// Applies one update and records the spans that go with it, in one transaction (a built-in
+    /// agent's step: the run moves on, the call it finished ends and the next one begins).
+    pub async fn apply_with_spans(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        update: RunUpdate,
+        spans: &[SpanReport],
+    ) -> Result<AgentRun, AppError> {
+        let mut tx = begin_scoped(&self.pool, who).await?;
+        let mut run = apply_in(&mut tx, run_id, std::slice::from_ref(&update)).await?;
+        if !spans.is_empty() {
+            run = self.record_spans_in(&mut tx, run_id, spans).await?.0;
+        }
+        tx.commit().await?;
+        Ok(run)
+    }
+
     /// Records span reports of one run, all or nothing; returns the run (with its new totals) and
     /// the spans as they now stand.
     pub async fn record_spans(

@@ -300,7 +300,11 @@ impl AgentRunner {
                     return Ending::ShutDown;
                 }
             }
-            match self.publisher.apply(owner, job.run_id, step.update).await {
+            let applied = self
+                .publisher
+                .apply_with_spans(owner, job.run_id, step.update, &step.spans)
+                .await;
+            match applied {
                 Ok(run) => status = run.status,
                 Err(AppError::Conflict(_) | AppError::NotFound) => return Ending::EndedElsewhere,
                 Err(err) => {

@@ -2,18 +2,20 @@
 //! check sometimes fails and the agent retries), then complete with a JSON result, or fail. Pure and
 //! seeded by the run id, so a run's script is reproducible and testable without a clock.
 
-use crate::model::{RunStatus, RunUpdate};
+use crate::model::{RunStatus, RunUpdate, SpanKind, SpanReport, SpanStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// One thing the agent reports, after working for `delay` (at speed 1).
+/// One thing the agent reports, after working for `delay` (at speed 1): an update of the run and
+/// the spans it ended and began with it (the call it just finished, the one it starts next).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScriptStep {
     pub delay: Duration,
     pub update: RunUpdate,
+    pub spans: Vec<SpanReport>,
 }
 
 /// How a script may vary.
@@ -43,6 +45,8 @@ struct Vocabulary {
     check_failure: &'static str,
     fix: &'static str,
     tool_error: &'static str,
+    /// The model its LLM calls use.
+    model: &'static str,
 }
 
 fn vocabulary(agent: &str) -> &'static Vocabulary {
@@ -61,6 +65,7 @@ fn vocabulary(agent: &str) -> &'static Vocabulary {
             fix: "Fixing the failing tests",
             tool_error:
                 "cargo test: the build failed with 3 errors after the edit; cannot continue",
+            model: "claude-sonnet-4-20250514",
         },
         "reviewer" => &Vocabulary {
             plan: "Reading the diff",
@@ -74,6 +79,7 @@ fn vocabulary(agent: &str) -> &'static Vocabulary {
             check_failure: "1 finding could not be reproduced against the current branch",
             fix: "Dropping the unconfirmed finding",
             tool_error: "git fetch: the pull request was force-pushed during review",
+            model: "gpt-4.1-2025-04-14",
         },
         _ => &Vocabulary {
             plan: "Planning the research",
@@ -87,6 +93,7 @@ fn vocabulary(agent: &str) -> &'static Vocabulary {
             check_failure: "2 of 7 claims have no source",
             fix: "Finding sources for the unsupported claims",
             tool_error: "web_search: upstream returned HTTP 503 three times; giving up",
+            model: "gpt-4o-mini",
         },
     }
 }
@@ -102,6 +109,10 @@ pub fn script_for(agent: &str, task: &str, run_id: Uuid, odds: ScriptOdds) -> Ve
     let mut script = Script {
         rng,
         steps: Vec::new(),
+        model: words.model,
+        agent: agent.to_owned(),
+        open: None,
+        spans: 0,
     };
 
     script.status(RunStatus::InProgress, words.plan);
@@ -154,13 +165,104 @@ pub fn script_for(agent: &str, task: &str, run_id: Uuid, odds: ScriptOdds) -> Ve
 struct Script {
     rng: StdRng,
     steps: Vec<ScriptStep>,
+    /// The model of the agent's LLM calls, and the agent's name for its root span.
+    model: &'static str,
+    agent: String,
+    /// The call the agent is in: its span id and whether it is an LLM call.
+    open: Option<(String, bool)>,
+    spans: usize,
 }
+
+/// The id of the run's root span: the agent itself.
+const AGENT_SPAN: &str = "agent";
 
 impl Script {
     fn push(&mut self, update: RunUpdate) {
         // a few hundred ms to a few seconds per step, like a real model and its tools
         let delay = Duration::from_millis(self.rng.gen_range(300..=2_500));
-        self.steps.push(ScriptStep { delay, update });
+        let spans = self.spans_for(&update);
+        self.steps.push(ScriptStep {
+            delay,
+            update,
+            spans,
+        });
+    }
+
+    /// The spans a step reports: the call in progress ends (with its tokens, if an LLM call), and
+    /// the step's own call begins: a tool call for a tool step, an LLM call for thinking and
+    /// writing. The first step starts the agent's root span; the run's end ends it.
+    fn spans_for(&mut self, update: &RunUpdate) -> Vec<SpanReport> {
+        let mut spans = Vec::new();
+        if self.steps.is_empty() {
+            spans.push(SpanReport {
+                span_id: AGENT_SPAN.to_owned(),
+                kind: Some(SpanKind::Agent),
+                name: Some(self.agent.clone()),
+                ..Default::default()
+            });
+        }
+        if let Some((span_id, llm)) = self.open.take() {
+            let mut end = SpanReport {
+                span_id,
+                status: Some(SpanStatus::Ok),
+                ..Default::default()
+            };
+            if llm {
+                let input = self.rng.gen_range(800..6_000);
+                end.input_tokens = Some(input);
+                end.cache_read_tokens = Some(self.rng.gen_range(0..input / 2));
+                end.output_tokens = Some(self.rng.gen_range(100..1_200));
+                end.output = Some("(the model's answer)".to_owned());
+            } else {
+                end.output = Some("ok".to_owned());
+            }
+            spans.push(end);
+        }
+        let step = match update {
+            RunUpdate::Progress { step, .. } | RunUpdate::Status { step, .. } => step.clone(),
+            RunUpdate::Verification { .. } => None,
+            _ => {
+                let failed = matches!(update, RunUpdate::Fail { .. });
+                spans.push(SpanReport {
+                    span_id: AGENT_SPAN.to_owned(),
+                    status: Some(if failed {
+                        SpanStatus::Error
+                    } else {
+                        SpanStatus::Ok
+                    }),
+                    error: match update {
+                        RunUpdate::Fail { error } => Some(error.clone()),
+                        _ => None,
+                    },
+                    ..Default::default()
+                });
+                return spans;
+            }
+        };
+        if let Some(step) = step {
+            self.spans += 1;
+            let span_id = format!("s{}", self.spans);
+            // "Searching: web_search(\"...\")" is a tool call; planning and writing are LLM calls
+            let tool = step
+                .split_once(": ")
+                .map(|(_, call)| call)
+                .filter(|c| c.contains('('));
+            let llm = tool.is_none();
+            spans.push(SpanReport {
+                span_id: span_id.clone(),
+                parent_span_id: Some(AGENT_SPAN.to_owned()),
+                kind: Some(if llm { SpanKind::Llm } else { SpanKind::Tool }),
+                name: Some(match tool {
+                    Some(call) => call.split('(').next().unwrap_or(call).to_owned(),
+                    None => "chat".to_owned(),
+                }),
+                model: llm.then(|| self.model.to_owned()),
+                input: Some(step.clone()),
+                ..Default::default()
+            });
+            self.open = Some((span_id, llm));
+        }
+        spans
     }
 
     fn status(&mut self, status: RunStatus, step: &str) {
@@ -250,6 +352,43 @@ mod tests {
             "completed_at": null, "updated_at": Utc::now()
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn every_script_traces_its_calls_and_ends_every_span_it_starts() {
+        use crate::model::Span;
+        use std::collections::HashMap;
+        for agent in BUILTIN_AGENTS.iter().map(|a| a.name) {
+            for n in 0..40u128 {
+                let odds = ScriptOdds {
+                    failure: 0.5,
+                    first_check_fails: 0.5,
+                };
+                let steps = script_for(agent, "t", Uuid::from_u128(n), odds);
+                let mut spans: HashMap<String, Span> = HashMap::new();
+                for report in steps.iter().flat_map(|s| &s.spans) {
+                    let (span, _) = report
+                        .fold(Uuid::nil(), spans.remove(&report.span_id), Utc::now())
+                        .unwrap_or_else(|err| panic!("{agent} {n}: {err}: {report:?}"));
+                    spans.insert(span.span_id.clone(), span);
+                }
+                assert!(spans.values().all(|s| !s.is_running()), "{agent} {n}");
+                let failed = matches!(steps.last().unwrap().update, RunUpdate::Fail { .. });
+                assert_eq!(
+                    spans["agent"].status,
+                    if failed { SpanStatus::Error } else { SpanStatus::Ok }
+                );
+                let llm: Vec<_> = spans.values().filter(|s| s.kind == SpanKind::Llm).collect();
+                assert!(!llm.is_empty());
+                assert!(llm
+                    .iter()
+                    .all(|s| s.model.is_some() && s.input_tokens.is_some()));
+                assert!(spans
+                    .values()
+                    .filter(|s| s.span_id != "agent")
+                    .all(|s| s.parent_span_id.as_deref() == Some("agent")));
+            }
+        }
     }
 
     /// Plays a script through the model's state machine, as the publisher would.
