@@ -31,11 +31,11 @@ def main():
     run_id = run["id"]
     pause = lambda: time.sleep(args.delay)  # noqa: E731
     try:
-        with client.span(run_id, "researcher-py", kind="agent") as agent:
+        with client.span(run_id, "agent", "researcher-py"):
             for percent, step in [(10, "Planning the search"), (25, "Calling search tool"),
                                   (45, "Reading 12 papers"), (70, "Writing the summary")]:
                 client.update_progress(run_id, percent, step=step)
-                report_step(client, run_id, agent, step)
+                report_step(client, run_id, step)
                 pause()
         client.update_status(run_id, "awaiting_verification", step="Waiting for the fact checker")
         pause()
@@ -60,16 +60,19 @@ def main():
     return 0
 
 
-def report_step(client, run_id, agent, step):
-    """What a real agent's step does, as spans: the search is a tool call, the rest LLM calls."""
+def report_step(client, run_id, step):
+    """What a real agent's step does, as spans: the search is a tool call, the rest LLM calls.
+    Each nests in the agent span open around it."""
     if step == "Calling search tool":
-        with client.span(run_id, "web_search", kind="tool", parent=agent,
-                         input="retrieval-augmented generation 2026") as tool:
-            tool.set(output="12 papers found", attributes={"results": 12})
+        @client.tool(run_id)
+        def web_search(query, limit=12):
+            return [f"paper {n}" for n in range(limit)]
+
+        web_search("retrieval-augmented generation 2026")
         return
-    with client.span(run_id, "chat", kind="llm", parent=agent, model="gpt-4o-mini",
-                     input=f"{step}: what next?") as call:
-        call.set(input_tokens=1000, output_tokens=250, cache_read_tokens=200, output="Next: carry on.")
+    with client.span(run_id, "llm", "chat", model="gpt-4o-mini", input=f"{step}: what next?") as call:
+        call.usage(input_tokens=1000, output_tokens=250, cache_read_tokens=200)
+        call.set(output="Next: carry on.")
 
 
 if __name__ == "__main__":

@@ -6,15 +6,23 @@
     client.update_progress(run["id"], 40, step="Reading papers")
     client.complete_run(run["id"], result={"summary": "..."})
 
-    with client.span(run["id"], "chat", kind="llm", model="gpt-4o-mini") as call:
-        answer = call_the_model()                       # your code
-        call.set(input_tokens=1200, output_tokens=300, output=answer)
+    with client.span(run["id"], "agent", "researcher"):
+        with client.span(run["id"], "llm", "draft answer", model="gpt-4o-mini") as call:
+            answer = call_the_model()                   # your code
+            call.usage(input_tokens=1200, output_tokens=300)
+            call.set(output=answer)
+
+        @client.tool(run["id"])
+        def web_search(query):                          # a span per call, nested in the open one
+            ...
 
 Every write carries an Idempotency-Key. Network errors, 5xx and 429 answers are retried with the same
 key and exponential backoff, so a retry can never apply an update twice. Other errors raise
 RunwireError with the server's message, code and HTTP status.
 """
 
+import contextvars
+import functools
 import json
 import random
 import time
@@ -106,11 +114,26 @@ class RunwireClient:
             if not after:
                 return found
 
-    def span(self, run_id, name, kind="custom", parent=None, model=None, **fields):
+    def span(self, run_id, kind, name, model=None, parent=None, **fields):
         """A span reported as it happens: started on entering the `with` block, ended on leaving it
-        (with status "error" and the exception's text if one escapes). Nest them by passing the
-        outer span as `parent`."""
-        return Span(self, run_id, name, kind, parent, model, fields)
+        (with status "error" and the exception's text if one escapes). `kind`: agent, llm, tool,
+        retrieval, step or custom. A span opened inside another's block is its child (the context
+        follows threads and asyncio tasks); `parent` overrides that."""
+        return Span(self, run_id, kind, name, model, parent, fields)
+
+    def tool(self, run_id, name=None):
+        """A decorator: each call of the function is a tool span (its arguments as input, its
+        return value as output), nested in the span open where it is called."""
+        def wrap(function):
+            @functools.wraps(function)
+            def traced(*args, **kwargs):
+                call = ", ".join([repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()])
+                with self.span(run_id, "tool", name or function.__name__, input=call) as span:
+                    result = function(*args, **kwargs)
+                    span.set(output=repr(result))
+                    return result
+            return traced
+        return wrap
 
     # -- transport --------------------------------------------------------------------------------
 
@@ -149,15 +172,31 @@ class RunwireClient:
         return self.backoff * (2 ** attempt) * (0.5 + random.random())
 
 
-class Span:
-    """One span of a run, as a context manager; `set()` adds tokens, output or attributes."""
+# The span open in this thread or asyncio task: a new span's parent unless told otherwise.
+_current_span = contextvars.ContextVar("runwire_current_span", default=None)
 
-    def __init__(self, client, run_id, name, kind, parent, model, fields):
+
+class Span:
+    """One span of a run, as a context manager. `usage()` records tokens (and cost, if known);
+    `set()` anything else the end should carry: output, attributes, model."""
+
+    def __init__(self, client, run_id, kind, name, model, parent, fields):
         self.client, self.run_id = client, run_id
         self.span_id = uuid.uuid4().hex[:16]
+        parent = parent if parent is not None else _current_span.get()
+        if isinstance(parent, Span) and parent.run_id != run_id:
+            parent = None
         self.start = _without_none(span_id=self.span_id, name=name, kind=kind, model=model,
                                    parent_span_id=getattr(parent, "span_id", parent), **fields)
         self.end = {}
+        self._token = None
+
+    def usage(self, input_tokens=None, output_tokens=None, cache_read_tokens=None,
+              reasoning_tokens=None, cost_usd=None):
+        self.end.update(_without_none(input_tokens=input_tokens, output_tokens=output_tokens,
+                                      cache_read_tokens=cache_read_tokens,
+                                      reasoning_tokens=reasoning_tokens, cost_usd=cost_usd))
+        return self
 
     def set(self, **fields):
         self.end.update(fields)
@@ -165,9 +204,11 @@ class Span:
 
     def __enter__(self):
         self.client.record_spans(self.run_id, [self.start])
+        self._token = _current_span.set(self)
         return self
 
     def __exit__(self, kind, error, traceback):
+        _current_span.reset(self._token)
         end = {"span_id": self.span_id, "status": "ok", **self.end}
         if error is not None:
             end.update(status="error", error=f"{kind.__name__}: {error}")

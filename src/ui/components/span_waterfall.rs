@@ -14,6 +14,8 @@ use std::collections::HashMap;
 pub struct WaterfallRow {
     pub span: Span,
     pub depth: usize,
+    /// It names a parent that has not arrived: shown at the top level, marked.
+    pub orphan: bool,
 }
 
 /// The spans in tree order: each span's children follow it, by start time. A span whose parent
@@ -45,6 +47,7 @@ pub fn tree_order(spans: &[Span]) -> Vec<WaterfallRow> {
         rows.push(WaterfallRow {
             span: span.clone(),
             depth,
+            orphan: span.parent_span_id.is_some() && depth == 0,
         });
         if let Some(kids) = children.get(&Some(span.span_id.as_str())) {
             stack.extend(kids.iter().rev().map(|kid| (*kid, depth + 1)));
@@ -56,6 +59,7 @@ pub fn tree_order(spans: &[Span]) -> Vec<WaterfallRow> {
             rows.push(WaterfallRow {
                 span: span.clone(),
                 depth: 0,
+                orphan: false,
             });
         }
     }
@@ -102,7 +106,7 @@ pub fn SpanWaterfall(#[prop(into)] spans: Signal<Vec<Span>>) -> impl IntoView {
                 fallback=|| view! { <p class="muted">"No spans yet: an agent reports them to /api/v1/runs/{id}/spans or over OpenTelemetry."</p> }
             >
                 <ol class="span-list">
-                    <For each=move || rows.get() key=|row| (row.span.span_id.clone(), row.span.status, row.span.ended_at, row.depth, row.span.name.clone(), row.span.model.clone()) let:row>
+                    <For each=move || rows.get() key=|row| (row.span.span_id.clone(), row.span.status, row.span.ended_at, row.depth, row.orphan, row.span.name.clone(), row.span.model.clone()) let:row>
                         <SpanLine row window selected/>
                     </For>
                 </ol>
@@ -118,7 +122,7 @@ fn SpanLine(
     window: Memo<Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>>,
     selected: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let WaterfallRow { span, depth } = row;
+    let WaterfallRow { span, depth, orphan } = row;
     let id = span.span_id.clone();
     let is_selected = {
         let id = id.clone();
@@ -159,7 +163,10 @@ fn SpanLine(
                 }
             >
                 <span class=format!("span-kind kind-{}", span.kind.as_str())>{span.kind.as_str()}</span>
-                <span class="span-name">{label}</span>
+                <span class="span-name">
+                    {orphan.then(|| view! { <span class="span-orphan" title="Its parent span has not arrived yet">"↑ "</span> })}
+                    {label}
+                </span>
                 <span class="span-duration" data-testid="span-duration">{duration}</span>
                 <svg class=format!("span-bar status-{}", status.as_str()) viewBox="0 0 1000 10" preserveAspectRatio="none" aria-hidden="true">
                     <rect height="10" x=move || format!("{:.1}", geometry.get().0) width=move || format!("{:.1}", geometry.get().1)></rect>
@@ -252,7 +259,14 @@ mod tests {
             span("x", Some("y"), 40),
             span("y", Some("x"), 50),
         ];
-        let rows: Vec<(String, usize)> = tree_order(&spans)
+        let order = tree_order(&spans);
+        let orphans: Vec<&str> = order
+            .iter()
+            .filter(|r| r.orphan)
+            .map(|r| r.span.span_id.as_str())
+            .collect();
+        assert_eq!(orphans, ["orphan"]);
+        let rows: Vec<(String, usize)> = order
             .into_iter()
             .map(|r| (r.span.span_id, r.depth))
             .collect();
