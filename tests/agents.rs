@@ -138,7 +138,10 @@ async fn a_started_agent_walks_its_script_to_completed_through_a_failed_check_an
         .iter()
         .any(|s| s.kind == runwire::model::SpanKind::Tool));
     assert!(done.tokens_in.is_some_and(|t| t > 0));
-    assert!(done.cost_usd.is_some_and(|c| c > 0.0), "gpt-4o-mini has a price");
+    assert!(
+        done.cost_usd.is_some_and(|c| c > 0.0),
+        "gpt-4o-mini has a price"
+    );
     assert_eq!(
         kinds
             .iter()

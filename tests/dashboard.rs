@@ -471,3 +471,95 @@ async fn bad_cursors_and_huge_searches_get_clear_errors_and_the_page_still_works
         "and still shows the view"
     );
 }
+
+#[tokio::test]
+async fn tokens_and_cost_of_the_window_show_by_agent_and_by_model() {
+    let (app, client, user) = app().await;
+    let ids = insert(&app, &user, &fixture()).await;
+    let publisher = AgentEventPublisher::new(app.db.pool.clone());
+    let call = |id: &str, model: &str, input: i64, output: i64| runwire::model::SpanReport {
+        span_id: id.into(),
+        kind: Some(runwire::model::SpanKind::Llm),
+        name: Some("chat".into()),
+        model: Some(model.into()),
+        input_tokens: Some(input),
+        output_tokens: Some(output),
+        status: Some(runwire::model::SpanStatus::Ok),
+        ..Default::default()
+    };
+    let before = summary(&app, &client, StatsWindow::Day).await;
+    assert_eq!((before.stats.tokens_in, before.stats.cost_usd), (0, None));
+    assert!(before.usage_by_agent.is_empty() && before.usage_by_model.is_empty());
+
+    // a researcher run (ids[2], running) and a coder run (ids[0], finished) make calls
+    let research = [
+        call("a", "gpt-4o-mini", 1_000_000, 0),
+        call("b", "in-house", 500, 50),
+    ];
+    publisher
+        .record_spans(principal(&user), ids[2], &research)
+        .await
+        .unwrap();
+    publisher
+        .record_spans(
+            principal(&user),
+            ids[0],
+            &[call("c", "gpt-4o", 0, 1_000_000)],
+        )
+        .await
+        .unwrap();
+    let day = summary(&app, &client, StatsWindow::Day).await;
+    assert_eq!(day.stats.tokens_in, 1_000_500);
+    assert_eq!(day.stats.tokens_out, 1_000_050);
+    // gpt-4o-mini: 1M input tokens at $0.15; gpt-4o: 1M output tokens at $10; in-house: unknown
+    assert!(
+        (day.stats.cost_usd.unwrap() - 10.15).abs() < 1e-9,
+        "{:?}",
+        day.stats
+    );
+    let agents: Vec<(&str, i64, Option<f64>)> = day
+        .usage_by_agent
+        .iter()
+        .map(|u| {
+            (
+                u.name.as_str(),
+                u.tokens_in,
+                u.cost_usd.map(|c| (c * 100.0).round() / 100.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        agents,
+        [
+            ("coder", 0, Some(10.0)),
+            ("researcher", 1_000_500, Some(0.15))
+        ]
+    );
+    let models: Vec<(&str, i64, Option<f64>)> = day
+        .usage_by_model
+        .iter()
+        .map(|u| {
+            (
+                u.name.as_str(),
+                u.count,
+                u.cost_usd.map(|c| (c * 100.0).round() / 100.0),
+            )
+        })
+        .collect();
+    assert_eq!(
+        models,
+        [
+            ("gpt-4o", 1, Some(10.0)),
+            ("gpt-4o-mini", 1, Some(0.15)),
+            ("in-house", 1, None)
+        ]
+    );
+    // another user's calls never count
+    let other = app.db.user("other@example.com", UserRole::User).await;
+    let theirs = insert(&app, &other, &fixture()).await;
+    publisher
+        .record_spans(principal(&other), theirs[2], &[call("z", "gpt-4o", 5, 5)])
+        .await
+        .unwrap();
+    assert_eq!(summary(&app, &client, StatsWindow::Day).await, day);
+}

@@ -44,7 +44,10 @@ pub use span::{
     SPAN_ATTRIBUTES_MAX_BYTES, SPAN_BATCH_MAX, SPAN_ID_MAX_CHARS, SPAN_PAGE_MAX,
     SPAN_PREVIEW_MAX_CHARS,
 };
-pub use stats::{DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint};
+pub use stats::{
+    DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint, UsageRow,
+    USAGE_ROWS_MAX,
+};
 pub use status::{ParseRunStatusError, RunStatus};
 pub use update::{AppliedUpdate, NewRun, RunUpdate, RunUpdateError};
 pub use user::{

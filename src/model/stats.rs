@@ -13,6 +13,14 @@ pub struct RunStats {
     pub timed_out: i64,
     /// Mean wall time of finished runs, in seconds; None when none finished.
     pub avg_duration_seconds: Option<f64>,
+    /// Tokens of the window's runs' LLM calls.
+    #[serde(default)]
+    pub tokens_in: i64,
+    #[serde(default)]
+    pub tokens_out: i64,
+    /// Their known cost; None when no run of the window has a known cost.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl RunStats {
@@ -188,7 +196,28 @@ pub struct DashboardSummary {
     pub stats: RunStats,
     pub trend: RunTrend,
     pub agents: Vec<String>,
+    /// Tokens and cost of the window by agent and by model, costliest first.
+    #[serde(default)]
+    pub usage_by_agent: Vec<UsageRow>,
+    #[serde(default)]
+    pub usage_by_model: Vec<UsageRow>,
 }
+
+/// Tokens and cost of one agent's runs, or of one model's calls.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sqlx::FromRow))]
+pub struct UsageRow {
+    pub name: String,
+    /// Runs of the agent, or calls of the model.
+    pub count: i64,
+    pub tokens_in: i64,
+    pub tokens_out: i64,
+    /// None: no known cost (the model has no price), never a made-up 0.
+    pub cost_usd: Option<f64>,
+}
+
+/// Most rows of each usage breakdown.
+pub const USAGE_ROWS_MAX: i64 = 12;
 
 #[cfg(test)]
 mod tests {
@@ -204,6 +233,7 @@ mod tests {
             cancelled: 1,
             timed_out: 0,
             avg_duration_seconds: Some(3.0),
+            ..Default::default()
         };
         assert_eq!(stats.finished(), 8);
         assert_eq!(stats.success_rate(), Some(0.75));

@@ -160,12 +160,16 @@ impl RunReader {
         let stats = runs::stats(&mut tx, since).await?;
         let rows = runs::trend(&mut tx, since, bucket).await?;
         let agents = runs::agent_names(&mut tx).await?;
+        let usage_by_agent = runs::usage_by_agent(&mut tx, since).await?;
+        let usage_by_model = spans::usage_by_model(&mut tx, since).await?;
         tx.commit().await?;
         Ok(DashboardSummary {
             window,
             stats,
             trend: RunTrend::fill(bucket, since, now, rows),
             agents,
+            usage_by_agent,
+            usage_by_model,
         })
     }
 

@@ -1,6 +1,6 @@
 //! The spans repository: all SQL on `agent_run_spans`.
 
-use crate::model::{Span, SpanKind, SpanStatus};
+use crate::model::{Span, SpanKind, SpanStatus, UsageRow, USAGE_ROWS_MAX};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -118,6 +118,31 @@ pub async fn page(
         after_at,
         after_id,
         limit
+    )
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// Tokens and cost of the scoped user's LLM calls started since `since`, by model, costliest first.
+pub async fn usage_by_model(
+    tx: &mut ScopedTx,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<UsageRow>, sqlx::Error> {
+    sqlx::query_as!(
+        UsageRow,
+        r#"SELECT model AS "name!", count(*) AS "count!",
+                  coalesce(sum(input_tokens), 0)::bigint AS "tokens_in!",
+                  coalesce(sum(output_tokens), 0)::bigint AS "tokens_out!",
+                  sum(cost_usd) AS cost_usd
+           FROM agent_run_spans
+           WHERE user_id = $1 AND kind = 'llm' AND model IS NOT NULL
+             AND ($2::timestamptz IS NULL OR started_at >= $2)
+           GROUP BY model
+           ORDER BY 5 DESC NULLS LAST, 3 DESC, 1
+           LIMIT $3"#,
+        tx.principal().user_id,
+        since,
+        USAGE_ROWS_MAX
     )
     .fetch_all(tx.conn())
     .await

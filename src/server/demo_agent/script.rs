@@ -376,7 +376,11 @@ mod tests {
                 let failed = matches!(steps.last().unwrap().update, RunUpdate::Fail { .. });
                 assert_eq!(
                     spans["agent"].status,
-                    if failed { SpanStatus::Error } else { SpanStatus::Ok }
+                    if failed {
+                        SpanStatus::Error
+                    } else {
+                        SpanStatus::Ok
+                    }
                 );
                 let llm: Vec<_> = spans.values().filter(|s| s.kind == SpanKind::Llm).collect();
                 assert!(!llm.is_empty());

@@ -8,7 +8,7 @@ mod rollup;
 
 pub use filter::push_matching_ids;
 pub use page::{explain_page, page};
-pub use rollup::{agent_names, explain_stats, stats, trend};
+pub use rollup::{agent_names, explain_stats, stats, trend, usage_by_agent};
 
 use crate::model::{AgentRun, NewRun, RunStatus, VerificationAttempt};
 use crate::server::db::ScopedTx;

@@ -1,7 +1,7 @@
 //! Totals, trend and agent names of a user's runs, from `run_rollup_hourly` (kept by triggers on
 //! `agent_runs`): they cost the same at a million runs as at ten.
 
-use crate::model::{RunStats, TrendBucket, TrendPoint};
+use crate::model::{RunStats, TrendBucket, TrendPoint, UsageRow, USAGE_ROWS_MAX};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 
@@ -39,7 +39,10 @@ const STATS_SQL: &str = "SELECT coalesce(sum(total), 0)::bigint AS total,
                 coalesce(sum(timed_out), 0)::bigint AS timed_out,
                 (sum(finished_ms)::float8
                     / nullif(sum(completed + failed + cancelled + timed_out), 0) / 1000.0)
-                    AS avg_duration_seconds
+                    AS avg_duration_seconds,
+                coalesce(sum(tokens_in), 0)::bigint AS tokens_in,
+                coalesce(sum(tokens_out), 0)::bigint AS tokens_out,
+                CASE WHEN sum(costed) > 0 THEN sum(cost_usd) END AS cost_usd
          FROM run_rollup_hourly
          WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))";
 
@@ -78,6 +81,30 @@ pub async fn agent_names(tx: &mut ScopedTx) -> Result<Vec<String>, sqlx::Error> 
         "SELECT DISTINCT agent_name FROM run_rollup_hourly
          WHERE user_id = $1 AND total > 0 ORDER BY 1 LIMIT 500",
         tx.principal().user_id
+    )
+    .fetch_all(tx.conn())
+    .await
+}
+
+/// Tokens and cost of the scoped user's runs since `since`, by agent, costliest first.
+pub async fn usage_by_agent(
+    tx: &mut ScopedTx,
+    since: Option<DateTime<Utc>>,
+) -> Result<Vec<UsageRow>, sqlx::Error> {
+    sqlx::query_as!(
+        UsageRow,
+        r#"SELECT agent_name AS "name!", sum(total)::bigint AS "count!",
+                  sum(tokens_in)::bigint AS "tokens_in!", sum(tokens_out)::bigint AS "tokens_out!",
+                  CASE WHEN sum(costed) > 0 THEN sum(cost_usd) END AS cost_usd
+           FROM run_rollup_hourly
+           WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))
+           GROUP BY agent_name
+           HAVING sum(tokens_in) + sum(tokens_out) > 0 OR sum(costed) > 0
+           ORDER BY 5 DESC NULLS LAST, 3 DESC, 1
+           LIMIT $3"#,
+        tx.principal().user_id,
+        since,
+        USAGE_ROWS_MAX
     )
     .fetch_all(tx.conn())
     .await

@@ -12,6 +12,7 @@ mod span_waterfall;
 mod stats_cards;
 mod status_badge;
 mod trend_chart;
+mod usage_breakdown;
 
 pub use connection_indicator::ConnectionIndicator;
 pub use daily_reports::DailyReports;
@@ -27,6 +28,7 @@ pub use span_waterfall::{tree_order, SpanWaterfall, WaterfallRow};
 pub use stats_cards::StatsCards;
 pub use status_badge::StatusBadge;
 pub use trend_chart::TrendChart;
+pub use usage_breakdown::UsageBreakdown;
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests;

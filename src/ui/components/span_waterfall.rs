@@ -122,7 +122,11 @@ fn SpanLine(
     window: Memo<Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>>,
     selected: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let WaterfallRow { span, depth, orphan } = row;
+    let WaterfallRow {
+        span,
+        depth,
+        orphan,
+    } = row;
     let id = span.span_id.clone();
     let is_selected = {
         let id = id.clone();

@@ -9,6 +9,7 @@ use crate::api::system::list_daily_reports;
 use crate::model::{RunQuery, RunSort, StatsWindow};
 use crate::ui::components::{
     DailyReports, ErrorPanel, FormError, RunModal, RunsTable, StatsCards, TrendChart,
+    UsageBreakdown,
 };
 use crate::ui::live::use_run_table;
 use leptos::prelude::*;
@@ -114,6 +115,10 @@ pub fn DashboardPage() -> impl IntoView {
                 })}
                 <StatsCards stats/>
                 {move || trend.get().map(|trend| view! { <TrendChart trend/> })}
+                <UsageBreakdown
+                    by_agent=Signal::derive(move || summary.get().and_then(Result::ok).map(|s| s.usage_by_agent).unwrap_or_default())
+                    by_model=Signal::derive(move || summary.get().and_then(Result::ok).map(|s| s.usage_by_model).unwrap_or_default())
+                />
                 // inside the Transition: its agent list comes with the totals
                 <Toolbar view_query=view_query.into() agents go/>
             </Transition>
