@@ -157,6 +157,14 @@ async fn a_trace_arrives_in_pieces_and_the_run_keeps_its_totals() {
     assert_eq!(done.status, runwire::model::RunStatus::Completed);
     assert_eq!(done.tokens_in, Some(1060));
     assert!((done.cost_usd.unwrap() - (expected + 0.5)).abs() < 1e-12);
+
+    // a live client holding the run as it started, folding every later event, ends up with the
+    // stored run: totals included
+    let mut folded = run.clone();
+    for event in api.events(run.id).await.iter().skip(1) {
+        folded.fold(event);
+    }
+    assert_eq!(folded, api.run(run.id).await);
 }
 
 #[tokio::test]

@@ -35,7 +35,11 @@ test('start a quick example and watch its monitor walk to completed, live', asyn
   await expect(monitor).toBeVisible();
   await expect(monitor.locator('.monitor-task')).toHaveText(exampleText.slice(0, 200));
 
-  // Watch the current step change until the run completes; take a picture half way.
+  // Watch the current step change until the run completes; take a picture half way. The agent
+  // traces its work: its root span runs while it works, and its calls appear as they happen.
+  const agentSpan = monitor.locator('.span-line[data-span-id="agent"]');
+  await expect(agentSpan).toHaveAttribute('data-status', 'running');
+  await expect(monitor.locator('.span-line[data-status="running"]')).not.toHaveCount(0);
   const steps = new Set<string>();
   let screenshot = false;
   const deadline = Date.now() + 60_000;
@@ -60,7 +64,14 @@ test('start a quick example and watch its monitor walk to completed, live', asyn
   await expect(monitor.locator('.timeline-entry[data-kind="completed"]')).toHaveCount(1);
   await expect(monitor.locator('.result-preview pre')).toContainText('"sources"');
   await expect(monitor.getByRole('button', { name: 'Cancel run' })).toHaveCount(0);
+  // every span ended with the run; the LLM calls have tokens and a cost
+  await expect(agentSpan).toHaveAttribute('data-status', 'ok');
+  await expect(monitor.locator('.span-line[data-status="running"]')).toHaveCount(0);
+  expect(await monitor.locator('.span-line').count()).toBeGreaterThanOrEqual(5);
+  await expect(monitor.getByTestId('run-tokens')).toHaveText(/^[\d,]+ in · [\d,]+ out$/);
+  await expect(monitor.getByTestId('run-cost')).toHaveText(/^\$\d/);
   await expect(card.locator('.badge')).toHaveText('Completed');
+  await expect(card.getByTestId('run-usage')).toContainText('$');
   await expect(page.locator(`.active-list li[data-run-id="${runId}"]`)).toHaveCount(0);
   expect(await page.evaluate(() => (window as any).__noReload)).toBe(true);
 });

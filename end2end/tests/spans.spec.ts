@@ -53,3 +53,23 @@ test('the span waterfall grows live and a span opens to its model, tokens and co
   await expect(details.getByTestId('span-cost')).toHaveText('—');
   await expect(waterfall.locator('.span-line')).toHaveCount(3);
 });
+
+test('the dashboard shows tokens and cost for the window, by agent and by model', async ({ page }) => {
+  await signUpFresh(page, 'e2e-usage');
+  const token = await createToken(page);
+  const runId = await startRun(page, token, 'writer', 'a run with calls');
+  await agentCall(page, token, `/api/v1/runs/${runId}/spans`, {
+    spans: [
+      { span_id: 'a', kind: 'llm', name: 'chat', model: 'gpt-4o', input_tokens: 100000, output_tokens: 10000, status: 'ok' },
+      { span_id: 'b', kind: 'llm', name: 'chat', model: 'in-house-7b', input_tokens: 10, output_tokens: 1, status: 'ok' },
+    ],
+  });
+  await page.goto('/dashboard');
+  await waitForHydration(page);
+  // 100k in at $2.50 and 10k out at $10.00 per million: $0.35
+  await expect(page.locator('[data-stat="tokens"] .stat-value')).toHaveText('110,011');
+  await expect(page.locator('[data-stat="cost"] .stat-value')).toHaveText('$0.35');
+  await expect(page.locator('[data-usage="agent"] tr[data-name="writer"]')).toContainText('$0.35');
+  await expect(page.locator('[data-usage="model"] tr[data-name="gpt-4o"] [data-testid="usage-cost"]')).toHaveText('$0.35');
+  await expect(page.locator('[data-usage="model"] tr[data-name="in-house-7b"] [data-testid="usage-cost"]')).toHaveText('—');
+});

@@ -149,7 +149,7 @@ impl RunTimeline {
         }
         self.last_event_id = self.last_event_id.max(event.id);
         if event.kind.is_span() {
-            if let Ok(span) = serde_json::from_value::<super::Span>(event.payload.clone()) {
+            if let Some(span) = super::span_of_event(&event.payload) {
                 self.upsert_span(span);
             }
         }

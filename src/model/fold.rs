@@ -60,6 +60,12 @@ impl AgentRun {
                     self.error = reason.as_str().map(str::to_owned);
                 }
             }
+            RunEventKind::SpanStarted | RunEventKind::SpanUpdated | RunEventKind::SpanEnded => {
+                let totals = super::SpanEventTotals::read_from(&event.payload);
+                self.tokens_in = totals.tokens_in;
+                self.tokens_out = totals.tokens_out;
+                self.cost_usd = totals.cost_usd;
+            }
             _ => {}
         }
         self.updated_at = at;

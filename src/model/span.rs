@@ -419,6 +419,46 @@ pub fn preview(text: &str) -> String {
     }
 }
 
+/// The run's totals a `span_*` event carries beside its span: its payload is `{"span": <the
+/// span>, "run_tokens_in": .., "run_tokens_out": .., "run_cost_usd": ..}`.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct SpanEventTotals {
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost_usd: Option<f64>,
+}
+
+impl SpanEventTotals {
+    pub fn of(run: &super::AgentRun) -> SpanEventTotals {
+        SpanEventTotals {
+            tokens_in: run.tokens_in,
+            tokens_out: run.tokens_out,
+            cost_usd: run.cost_usd,
+        }
+    }
+
+    pub fn write_into(&self, payload: &mut Value) {
+        if let Some(fields) = payload.as_object_mut() {
+            fields.insert("run_tokens_in".into(), self.tokens_in.into());
+            fields.insert("run_tokens_out".into(), self.tokens_out.into());
+            fields.insert("run_cost_usd".into(), self.cost_usd.into());
+        }
+    }
+
+    pub fn read_from(payload: &Value) -> SpanEventTotals {
+        SpanEventTotals {
+            tokens_in: payload.get("run_tokens_in").and_then(Value::as_i64),
+            tokens_out: payload.get("run_tokens_out").and_then(Value::as_i64),
+            cost_usd: payload.get("run_cost_usd").and_then(Value::as_f64),
+        }
+    }
+}
+
+/// The span a `span_*` event's payload holds.
+pub fn span_of_event(payload: &Value) -> Option<Span> {
+    serde_json::from_value(payload.get("span")?.clone()).ok()
+}
+
 /// A page of a run's spans, by start time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]

@@ -4,8 +4,8 @@
 
 use crate::error::AppError;
 use crate::model::{
-    AgentRun, NewRun, PriceTable, RunEventKind, RunStatus, RunUpdate, Span, SpanReport, TokenUse,
-    SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
+    AgentRun, NewRun, PriceTable, RunEventKind, RunStatus, RunUpdate, Span, SpanEventTotals,
+    SpanReport, TokenUse, SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
 };
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events::{self, NewEvent};
@@ -109,7 +109,7 @@ impl AgentEventPublisher {
             if report.cost_usd.is_none() {
                 span.cost_usd = self.priced(&span).or(span.cost_usd);
             }
-            let payload = serde_json::to_value(&span).map_err(AppError::internal)?;
+            let payload = json!({ "span": span });
             recorded.push(NewEvent::of(&run, RunEventKind::for_span(change), payload));
             held.insert(span.span_id.clone(), span);
         }
@@ -121,6 +121,12 @@ impl AgentEventPublisher {
         spans::save(tx, run.user_id, &spans).await?;
         (run.tokens_in, run.tokens_out, run.cost_usd) = runs::save_span_totals(tx, run_id).await?;
         run.updated_at = now;
+        // Each event also carries the run's totals after the batch (they commit together), so a
+        // client folding events into its copy of the run keeps them exact.
+        let totals = SpanEventTotals::of(&run);
+        for event in &mut recorded {
+            totals.write_into(&mut event.payload);
+        }
         events::append(tx, recorded).await?;
         Ok((run, spans))
     }

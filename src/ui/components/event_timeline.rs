@@ -65,12 +65,13 @@ fn describe(event: &RunEvent) -> String {
         RunEventKind::TimedOut => format!("Timed out: {step}"),
         RunEventKind::Status => step,
         RunEventKind::SpanStarted | RunEventKind::SpanUpdated | RunEventKind::SpanEnded => {
-            let kind = event.payload["kind"].as_str().unwrap_or("span");
-            let name = event.payload["name"].as_str().unwrap_or("");
+            let span = &event.payload["span"];
+            let kind = span["kind"].as_str().unwrap_or("span");
+            let name = span["name"].as_str().unwrap_or("");
             let what = match event.kind {
                 RunEventKind::SpanStarted => "started",
                 RunEventKind::SpanUpdated => "updated",
-                _ if event.payload["status"] == "error" => "failed",
+                _ if span["status"] == "error" => "failed",
                 _ => "ended",
             };
             format!("{kind} {name} {what}")
