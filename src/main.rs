@@ -8,8 +8,25 @@ use runwire::server::{app, seed, users};
 use sqlx::PgPool;
 use std::process::ExitCode;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Stack of each runtime thread. Server-side rendering walks a page's whole view tree on the stack:
+/// the run page (monitor, replay, waterfall) outgrows tokio's 2 MiB default in a debug build.
+const WORKER_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+fn main() -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(WORKER_STACK_BYTES)
+        .build();
+    match runtime {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start() -> ExitCode {
     runwire::server::password::return_large_buffers_to_the_system();
     tracing_subscriber::fmt()
         .with_env_filter(

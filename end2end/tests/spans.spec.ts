@@ -73,3 +73,47 @@ test('the dashboard shows tokens and cost for the window, by agent and by model'
   await expect(page.locator('[data-usage="model"] tr[data-name="gpt-4o"] [data-testid="usage-cost"]')).toHaveText('$0.35');
   await expect(page.locator('[data-usage="model"] tr[data-name="in-house-7b"] [data-testid="usage-cost"]')).toHaveText('—');
 });
+
+test('the replay scrubber moves through a finished run, by arrow keys and by link', async ({ page }) => {
+  await signUpFresh(page, 'e2e-replay');
+  const token = await createToken(page);
+  const runId = await startRun(page, token, 'replayer', 'a run to replay');
+  const spans = `/api/v1/runs/${runId}/spans`;
+  await agentCall(page, token, spans, { spans: [{ span_id: 'plan', kind: 'llm', name: 'planning call' }] });
+  await agentCall(page, token, `/api/v1/runs/${runId}/progress`, { percent: 40, step: 'Halfway' });
+  await agentCall(page, token, spans, { spans: [{ span_id: 'plan', status: 'ok' }] });
+  await agentCall(page, token, `/api/v1/runs/${runId}/complete`, { result: { ok: true } });
+
+  await page.goto(`/runs/${runId}`);
+  await waitForHydration(page);
+  const moment = page.getByTestId('replay-moment');
+  const state = page.locator('.replay-state');
+  const open = page.getByTestId('replay-open-spans');
+  // it starts at the newest event: the run as it ended
+  await expect(moment).toContainText('Event 5 of 5');
+  await expect(state).toHaveAttribute('data-status', 'completed');
+  await expect(open).toHaveText('No span open');
+
+  // arrow keys step back through the events; the URL follows
+  const slider = page.getByRole('slider', { name: 'Event' });
+  await slider.focus();
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await expect(moment).toContainText('Event 3 of 5');
+  await expect(state).toHaveAttribute('data-status', 'in_progress');
+  await expect(state.locator('.replay-step')).toHaveText('Halfway');
+  await expect(open).toHaveText('Open: planning call');
+  const at = await moment.getAttribute('data-event-id');
+  await expect(page).toHaveURL(new RegExp(`\\?at=${at}$`));
+
+  // the link opens that very moment
+  await page.goto(`/runs/${runId}?at=${at}`);
+  await waitForHydration(page);
+  await expect(moment).toContainText('Event 3 of 5');
+  await expect(open).toHaveText('Open: planning call');
+  await page.getByRole('button', { name: 'Previous event' }).click();
+  await page.getByRole('button', { name: 'Previous event' }).click();
+  await expect(moment).toContainText('Event 1 of 5');
+  await expect(open).toHaveText('No span open');
+  await expect(page.getByRole('button', { name: 'Previous event' })).toBeDisabled();
+});

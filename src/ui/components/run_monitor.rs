@@ -3,7 +3,7 @@ use crate::error::AppError;
 use crate::model::{AgentRun, RunStatus, RunTimeline, VerificationAttempt};
 use crate::ui::clock::{elapsed, Clock};
 use crate::ui::components::{
-    ErrorPanel, EventTimeline, FormError, ProgressBar, SpanWaterfall, StatusBadge,
+    ErrorPanel, EventTimeline, FormError, ProgressBar, RunReplay, SpanWaterfall, StatusBadge,
 };
 use crate::ui::format::{cost, pretty_json, time_of_day, timestamp, token_totals};
 use crate::ui::live::use_agent_run_timeline;
@@ -21,13 +21,18 @@ enum Loaded {
 /// Everything about one run, live: status, progress, current step, timestamps, verification
 /// attempts, error, result and the event timeline, with a Cancel button while it is active.
 #[component]
-pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
+pub fn RunMonitor(
+    #[prop(into)] run_id: Signal<Uuid>,
+    /// Show the replay scrubber (the run page does; the modal and /agents do not).
+    #[prop(optional)]
+    replay: bool,
+) -> impl IntoView {
     let live = use_agent_run_timeline(run_id);
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
             // Read here so this Transition waits for the run (the memo alone would not tell it).
             {move || live.timeline.with(|_| ())}
-            <MonitorLoaded timeline=live.timeline/>
+            <MonitorLoaded timeline=live.timeline replay/>
         </Transition>
     }
 }
@@ -35,7 +40,10 @@ pub fn RunMonitor(#[prop(into)] run_id: Signal<Uuid>) -> impl IntoView {
 /// The monitor once its run has loaded, or why it could not. A component of its own so that its
 /// memo lives inside the Transition: a resource read outside one misses the server's data.
 #[component]
-fn MonitorLoaded(timeline: Signal<Option<Result<RunTimeline, AppError>>>) -> impl IntoView {
+fn MonitorLoaded(
+    timeline: Signal<Option<Result<RunTimeline, AppError>>>,
+    replay: bool,
+) -> impl IntoView {
     // Rebuilt only when the run changes or its load fails; live updates flow through signals.
     let loaded = Memo::new(move |_| match timeline.get() {
         None => Loaded::Loading,
@@ -50,14 +58,18 @@ fn MonitorLoaded(timeline: Signal<Option<Result<RunTimeline, AppError>>>) -> imp
         }
         .into_any(),
         Loaded::Ready(_) => match timeline.get_untracked() {
-            Some(loaded) => view! { <MonitorBody initial=loaded.run timeline/> }.into_any(),
+            Some(loaded) => view! { <MonitorBody initial=loaded.run timeline replay/> }.into_any(),
             None => view! { <p class="loading">"Loading run…"</p> }.into_any(),
         },
     }
 }
 
 #[component]
-fn MonitorBody(initial: AgentRun, timeline: Signal<Option<RunTimeline>>) -> impl IntoView {
+fn MonitorBody(
+    initial: AgentRun,
+    timeline: Signal<Option<RunTimeline>>,
+    replay: bool,
+) -> impl IntoView {
     // The newest run the timeline has held: a reload that fails keeps showing the last one.
     let run = Memo::new(move |previous: Option<&AgentRun>| {
         timeline
@@ -101,6 +113,12 @@ fn MonitorBody(initial: AgentRun, timeline: Signal<Option<RunTimeline>>) -> impl
             <Verifications attempts=Signal::derive(move || run.get().verification_evidence)/>
             <ResultPreview result=Signal::derive(move || run.get().result)/>
             <p class="monitor-links"><a href=move || format!("/runs/{}", run.get().id)>"Open the run page"</a></p>
+            {replay.then(|| view! {
+                <RunReplay
+                    events=Signal::derive(move || timeline.with(|t| t.as_ref().map(|t| t.events.clone()).unwrap_or_default()))
+                    earlier=Signal::derive(move || timeline.with(|t| t.as_ref().map_or(0, |t| t.earlier_events)))
+                />
+            }.into_any())}
             <SpanWaterfall spans=Signal::derive(move || timeline.with(|t| t.as_ref().map(|t| t.spans.clone()).unwrap_or_default()))/>
             <EventTimeline
                 events=Signal::derive(move || timeline.get().map(|t| t.events).unwrap_or_default())

@@ -14,7 +14,7 @@ pub fn RunPage() -> impl IntoView {
         <section class="run-page">
             <p class="breadcrumbs"><a href="/agents">"Agents"</a>" / run"</p>
             {move || match id.get() {
-                Some(Ok(id)) => view! { <RunMonitor run_id=id/> }.into_any(),
+                Some(Ok(id)) => view! { <RunMonitor run_id=id replay=true/> }.into_any(),
                 _ => view! {
                     <ErrorPanel
                         title="That is not a run id"
