@@ -130,6 +130,9 @@ pub struct RunTimeline {
     /// `span_*` events.
     #[serde(default)]
     pub spans: Vec<super::Span>,
+    /// How many spans the run has: more than `spans` holds past the cap.
+    #[serde(default)]
+    pub spans_total: u64,
     /// Live updates resume after this event id.
     pub last_event_id: i64,
 }
@@ -171,10 +174,13 @@ impl RunTimeline {
             self.spans
                 .sort_by(|a, b| (a.started_at, &a.span_id).cmp(&(b.started_at, &b.span_id)));
         } else if self.spans.len() < super::SPAN_PAGE_MAX as usize {
+            self.spans_total += 1;
             let at = self.spans.partition_point(|s| {
                 (s.started_at, &s.span_id) <= (span.started_at, &span.span_id)
             });
             self.spans.insert(at, span);
+        } else {
+            self.spans_total += 1;
         }
     }
 }
@@ -217,6 +223,7 @@ mod tests {
             events: vec![event(5, 1)],
             earlier_events: 0,
             spans: Vec::new(),
+            spans_total: 0,
             last_event_id: 5,
         };
         timeline.apply(event(7, 1), run(1, 40.0, 2));

@@ -158,16 +158,16 @@ pub struct SpanReport {
         schema(min_length = 1, max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")
     )]
     pub model: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
     pub input_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
     pub output_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
     pub cache_read_tokens: Option<i64>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "whole_number")]
     #[cfg_attr(feature = "ssr", schema(minimum = 0, maximum = 1_000_000_000_000_i64))]
     pub reasoning_tokens: Option<i64>,
     /// The call's cost, when the agent knows it; otherwise computed from the price table.
@@ -180,11 +180,32 @@ pub struct SpanReport {
     pub attributes: Option<Map<String, Value>>,
     /// Kept as a preview: the first 4,096 characters.
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[^\x00]*$"))]
     pub input: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[^\x00]*$"))]
     pub output: Option<String>,
     #[serde(default)]
+    #[cfg_attr(feature = "ssr", schema(pattern = r"^[^\x00]*$"))]
     pub error: Option<String>,
+}
+
+/// A token count: a JSON integer, or a number with no fraction (`1200.0`, as some encoders write
+/// integers), since JSON Schema calls both integers.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    number
+        .as_i64()
+        .or_else(|| {
+            number
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e18)
+                .map(|f| f as i64)
+        })
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom("expected a whole number"))
 }
 
 /// What a report did to its span, which names the event that records it.

@@ -70,12 +70,14 @@ impl RunReader {
         let (events, earlier_events) =
             events::newest_for_run(&mut tx, id, TIMELINE_MAX_EVENTS).await?;
         let spans = spans::page(&mut tx, id, None, SPAN_PAGE_MAX).await?;
+        let spans_total = spans::count(&mut tx, id).await? as u64;
         tx.commit().await?;
         Ok(RunTimeline {
             run,
             events,
             earlier_events,
             spans,
+            spans_total,
             last_event_id,
         })
     }

@@ -14,7 +14,7 @@ import uuid
 import schemathesis
 
 WELL_FORMED = re.compile(r"^[!-~]{1,200}$")
-FREE_FORM = ("metadata", "result", "evidence")
+FREE_FORM = ("metadata", "result", "evidence", "attributes")
 
 
 def unstorable(value):
@@ -36,9 +36,9 @@ def free_form_values(body):
         for key, value in body.items():
             if key in FREE_FORM:
                 yield value
-            elif key == "updates" and isinstance(value, list):
-                for update in value:
-                    yield from free_form_values(update)
+            elif key in ("updates", "spans") and isinstance(value, list):
+                for item in value:
+                    yield from free_form_values(item)
 
 
 @schemathesis.hook
@@ -65,6 +65,12 @@ STATE_DEPENDENT = (
     # a run keeps 20 checks and 1 MiB at most
     ("validation", "verification attempts"),
     ("validation", "the limit is 1048576"),
+    # a new span needs a name; a report about a known one need not repeat it
+    ("validation", "name must be 1 to 200 characters"),
+    # a span's end and start, status and end, id and parent, checked together
+    ("validation", "cannot be before started_at"),
+    ("validation", "a running span has no ended_at"),
+    ("validation", "a span cannot be its own parent"),
 )
 ACCEPTED = set(range(200, 400)) | {401, 403, 404, 409, 429} | set(range(500, 600))
 

@@ -333,7 +333,7 @@ pub async fn record_spans(
 #[into_params(parameter_in = Query)]
 pub struct SpansQuery {
     /// A previous page's `next_after`.
-    #[param(max_length = 100)]
+    #[param(pattern = r"^[0-9]{1,18}\.[A-Za-z0-9._:-]{1,64}$")]
     after: Option<String>,
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,

@@ -119,7 +119,10 @@ fn MonitorBody(
                     earlier=Signal::derive(move || timeline.with(|t| t.as_ref().map_or(0, |t| t.earlier_events)))
                 />
             }.into_any())}
-            <SpanWaterfall spans=Signal::derive(move || timeline.with(|t| t.as_ref().map(|t| t.spans.clone()).unwrap_or_default()))/>
+            <SpanWaterfall
+                spans=Signal::derive(move || timeline.with(|t| t.as_ref().map(|t| t.spans.clone()).unwrap_or_default()))
+                total=Signal::derive(move || timeline.with(|t| t.as_ref().map_or(0, |t| t.spans_total)))
+            />
             <EventTimeline
                 events=Signal::derive(move || timeline.get().map(|t| t.events).unwrap_or_default())
                 earlier=Signal::derive(move || timeline.get().map_or(0, |t| t.earlier_events))

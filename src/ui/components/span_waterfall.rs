@@ -77,7 +77,12 @@ fn bar(span: &Span, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>
 }
 
 #[component]
-pub fn SpanWaterfall(#[prop(into)] spans: Signal<Vec<Span>>) -> impl IntoView {
+pub fn SpanWaterfall(
+    #[prop(into)] spans: Signal<Vec<Span>>,
+    /// How many spans the run has; past the cap the waterfall shows the first ones only.
+    #[prop(into)]
+    total: Signal<u64>,
+) -> impl IntoView {
     let clock = Clock::now();
     let selected = RwSignal::new(None::<String>);
     let rows = Memo::new(move |_| spans.with(|spans| tree_order(spans)));
@@ -111,6 +116,14 @@ pub fn SpanWaterfall(#[prop(into)] spans: Signal<Vec<Span>>) -> impl IntoView {
                     </For>
                 </ol>
             </Show>
+            {move || {
+                let (shown, total) = (spans.with(Vec::len) as u64, total.get());
+                (total > shown).then(|| view! {
+                    <p class="muted" data-testid="spans-capped">
+                        {format!("Showing the first {shown} of {total} spans; GET /api/v1/runs/{{id}}/spans pages through them all.")}
+                    </p>
+                })
+            }}
             {move || details.get().map(|span| view! { <SpanDetails span on_close=move || selected.set(None)/> })}
         </section>
     }
