@@ -120,11 +120,7 @@ async fn rest(app: &TestApp, token: &str, batch: usize) -> f64 {
             sent
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    common::rate_of(tasks, started).await
 }
 
 /// How the raw side writes a batch of events.
@@ -215,9 +211,5 @@ async fn raw(app: &TestApp, batch: usize, load: Load) -> f64 {
             sent
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    common::rate_of(tasks, started).await
 }

@@ -62,9 +62,9 @@ async fn main() {
     );
 }
 
-async fn new_run(client: &reqwest::Client, app: &TestApp, token: &str) -> Uuid {
+async fn new_run(client: &reqwest::Client, base: &str, token: &str) -> Uuid {
     let run: Value = client
-        .post(app.url("/api/v1/runs"))
+        .post(format!("{base}/api/v1/runs"))
         .bearer_auth(token)
         .json(&json!({"agent_name": "span-bench", "task": "span benchmark"}))
         .send()
@@ -100,23 +100,13 @@ async fn rest(app: &TestApp, token: &str) -> f64 {
     for _ in 0..WRITERS {
         let (app_url, token) = (app.url(""), token.to_owned());
         let client = common::agent();
-        let mut run = new_run(&client, app, &token).await;
+        let mut run = new_run(&client, &app_url, &token).await;
         tasks.push(tokio::spawn(async move {
             let mut sent = 0usize;
             let mut in_run = 0usize;
             while Instant::now() < deadline {
                 if in_run == SPANS_PER_RUN {
-                    let created: Value = client
-                        .post(format!("{app_url}/api/v1/runs"))
-                        .bearer_auth(&token)
-                        .json(&json!({"agent_name": "span-bench", "task": "span benchmark"}))
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    run = created["id"].as_str().unwrap().parse().unwrap();
+                    run = new_run(&client, &app_url, &token).await;
                     in_run = 0;
                 }
                 let response = client
@@ -133,11 +123,7 @@ async fn rest(app: &TestApp, token: &str) -> f64 {
             sent
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    common::rate_of(tasks, started).await
 }
 
 async fn raw(app: &TestApp) -> f64 {
@@ -219,11 +205,7 @@ async fn raw(app: &TestApp) -> f64 {
             sent
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
+    common::rate_of(tasks, started).await
 }
 
 async fn raw_run(conn: &mut PgConnection, user_id: Uuid) -> Uuid {
@@ -240,7 +222,7 @@ async fn raw_run(conn: &mut PgConnection, user_id: Uuid) -> Uuid {
 /// Median ms to read every span of a run holding [`TREE_SPANS`], page by page over REST.
 async fn tree_read(app: &TestApp, token: &str) -> f64 {
     let client = common::agent();
-    let run = new_run(&client, app, token).await;
+    let run = new_run(&client, &app.url(""), token).await;
     for first in (0..TREE_SPANS).step_by(BATCH) {
         let response = client
             .post(app.url(&format!("/api/v1/runs/{run}/spans")))

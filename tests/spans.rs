@@ -324,3 +324,58 @@ async fn another_users_run_takes_no_spans_and_shows_none() {
         ["mine"]
     );
 }
+
+#[tokio::test]
+async fn a_run_holds_at_most_its_cap_of_spans_and_a_batch_past_it_stores_nothing() {
+    let api = api().await;
+    let run = api.start("chatty").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+    let batch = |from: i64| {
+        json!({"spans": (from..from + SPAN_BATCH_MAX as i64)
+            .map(|n| json!({"span_id": format!("s{n}"), "name": "step", "status": "ok"}))
+            .collect::<Vec<_>>()})
+    };
+    let full = runwire::model::SPANS_PER_RUN_MAX;
+    for from in (0..full).step_by(SPAN_BATCH_MAX) {
+        let (status, body) = api.post(&path, batch(from)).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // one span more is refused, with nothing of its batch stored; a known span still takes reports
+    let (status, body) = api
+        .post(
+            &path,
+            json!({"spans": [{"span_id": "one-more", "name": "x"}]}),
+        )
+        .await;
+    assert_error(status, &body, 422, "validation");
+    let (status, _) = api
+        .post(
+            &format!("{path}?limit=1"),
+            json!({"spans": [{"span_id": "s1", "name": "again"}]}),
+        )
+        .await;
+    assert_eq!(status, 409, "s1 has ended");
+    let owner = api
+        .app
+        .db
+        .user("agent-a@example.com", runwire::model::UserRole::User)
+        .await;
+    let mut tx = api.app.db.scoped(&owner).await;
+    assert_eq!(
+        runwire::server::spans::count(&mut tx, run.id)
+            .await
+            .unwrap(),
+        full
+    );
+    let after_cap: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM agent_run_events WHERE run_id = $1 AND kind LIKE 'span_%'",
+    )
+    .bind(run.id)
+    .fetch_one(tx.conn())
+    .await
+    .unwrap();
+    assert_eq!(
+        after_cap, full,
+        "one event per stored span, none for the refused ones"
+    );
+}

@@ -105,6 +105,30 @@ pub struct Span {
 }
 
 impl Span {
+    /// A running `custom` span with nothing but its id, run, name and start.
+    pub fn new(span_id: String, run_id: Uuid, name: String, started_at: DateTime<Utc>) -> Span {
+        Span {
+            span_id,
+            run_id,
+            parent_span_id: None,
+            kind: SpanKind::Custom,
+            name,
+            status: SpanStatus::Running,
+            started_at,
+            ended_at: None,
+            model: None,
+            input_tokens: None,
+            output_tokens: None,
+            cache_read_tokens: None,
+            reasoning_tokens: None,
+            cost_usd: None,
+            attributes: Value::Object(Map::new()),
+            input_preview: None,
+            output_preview: None,
+            error: None,
+        }
+    }
+
     /// Milliseconds from start to end, or to `now` while running.
     pub fn duration_ms(&self, now: DateTime<Utc>) -> i64 {
         (self.ended_at.unwrap_or(now) - self.started_at)
@@ -322,26 +346,7 @@ impl SpanReport {
                 let started_at = self
                     .started_at
                     .unwrap_or_else(|| self.ended_at.map_or(now, |end| end.min(now)));
-                Span {
-                    span_id: self.span_id.clone(),
-                    run_id,
-                    parent_span_id: None,
-                    kind: SpanKind::Custom,
-                    name,
-                    status: SpanStatus::Running,
-                    started_at,
-                    ended_at: None,
-                    model: None,
-                    input_tokens: None,
-                    output_tokens: None,
-                    cache_read_tokens: None,
-                    reasoning_tokens: None,
-                    cost_usd: None,
-                    attributes: Value::Object(Map::new()),
-                    input_preview: None,
-                    output_preview: None,
-                    error: None,
-                }
+                Span::new(self.span_id.clone(), run_id, name, started_at)
             }
         };
         macro_rules! take {

@@ -94,10 +94,6 @@ impl AgentEventPublisher {
             .into_iter()
             .map(|span| (span.span_id.clone(), span))
             .collect();
-        let new_spans = (ids.len() - held.len()) as i64;
-        if new_spans > 0 && spans::count(tx, run_id).await? + new_spans > SPANS_PER_RUN_MAX {
-            return Err(crate::model::RunUpdateError::TooManySpans(SPANS_PER_RUN_MAX).into());
-        }
         let mut order = Vec::with_capacity(ids.len());
         let mut recorded = Vec::with_capacity(reports.len());
         for report in reports {
@@ -119,7 +115,14 @@ impl AgentEventPublisher {
             .filter_map(|id| held.remove(id))
             .collect();
         spans::save(tx, run.user_id, &spans).await?;
-        (run.tokens_in, run.tokens_out, run.cost_usd) = runs::save_span_totals(tx, run_id).await?;
+        let totals = runs::save_span_totals(tx, run_id).await?;
+        // Counted after the write, in the same pass as the totals: past the cap, the caller's
+        // transaction rolls back and nothing of the batch is stored.
+        if totals.spans > SPANS_PER_RUN_MAX {
+            return Err(crate::model::RunUpdateError::TooManySpans(SPANS_PER_RUN_MAX).into());
+        }
+        (run.tokens_in, run.tokens_out, run.cost_usd) =
+            (totals.tokens_in, totals.tokens_out, totals.cost_usd);
         run.updated_at = now;
         // Each event also carries the run's totals after the batch (they commit together), so a
         // client folding events into its copy of the run keeps them exact.

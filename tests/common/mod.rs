@@ -530,3 +530,16 @@ impl PublisherExt for AgentEventPublisher {
         self.apply(who, run_id, RunUpdate::Cancel { reason }).await
     }
 }
+
+/// Items per second that `tasks` did since `started`, each task returning how many it did: the
+/// benches' writers.
+pub async fn rate_of(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    started: std::time::Instant,
+) -> f64 {
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}

@@ -213,24 +213,35 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
 }
 
 /// The run's token and cost totals, summed over its LLM spans (the calls themselves: an agent span
-/// that repeats its children's sum is not counted twice), written and returned. The cost sums the
-/// calls whose cost is known; None when none is.
-pub async fn save_span_totals(
-    tx: &mut ScopedTx,
-    id: Uuid,
-) -> Result<(Option<i64>, Option<i64>, Option<f64>), sqlx::Error> {
-    let row = sqlx::query!(
-        r#"UPDATE agent_runs r SET tokens_in = t.tokens_in, tokens_out = t.tokens_out,
+/// that repeats its children's sum is not counted twice), written and returned with the number of
+/// spans the run holds, all from one pass over its spans. The cost sums the calls whose cost is
+/// known; None when none is.
+pub async fn save_span_totals(tx: &mut ScopedTx, id: Uuid) -> Result<SpanTotals, sqlx::Error> {
+    let row = sqlx::query_as!(
+        SpanTotals,
+        r#"WITH t AS (
+               SELECT count(*) AS spans,
+                      sum(input_tokens) FILTER (WHERE kind = 'llm')::bigint AS tokens_in,
+                      sum(output_tokens) FILTER (WHERE kind = 'llm')::bigint AS tokens_out,
+                      sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd
+               FROM agent_run_spans WHERE run_id = $1)
+           UPDATE agent_runs r SET tokens_in = t.tokens_in, tokens_out = t.tokens_out,
                                    cost_usd = t.cost_usd
-           FROM (SELECT sum(input_tokens)::bigint AS tokens_in,
-                        sum(output_tokens)::bigint AS tokens_out,
-                        sum(cost_usd) AS cost_usd
-                 FROM agent_run_spans WHERE run_id = $1 AND kind = 'llm') t
+           FROM t
            WHERE r.id = $1
-           RETURNING r.tokens_in, r.tokens_out, r.cost_usd"#,
+           RETURNING t.spans AS "spans!", r.tokens_in, r.tokens_out, r.cost_usd"#,
         id
     )
     .fetch_one(tx.conn())
     .await?;
-    Ok((row.tokens_in, row.tokens_out, row.cost_usd))
+    Ok(row)
+}
+
+/// What [`save_span_totals`] wrote, and the run's span count.
+#[derive(Clone, Copy, Debug)]
+pub struct SpanTotals {
+    pub spans: i64,
+    pub tokens_in: Option<i64>,
+    pub tokens_out: Option<i64>,
+    pub cost_usd: Option<f64>,
 }

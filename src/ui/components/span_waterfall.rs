@@ -239,29 +239,13 @@ fn SpanDetails(span: Span, on_close: impl Fn() + 'static) -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SpanKind;
     use uuid::Uuid;
 
     fn span(id: &str, parent: Option<&str>, start_ms: i64) -> Span {
+        let started_at = DateTime::from_timestamp_millis(start_ms).unwrap();
         Span {
-            span_id: id.into(),
-            run_id: Uuid::nil(),
             parent_span_id: parent.map(str::to_owned),
-            kind: SpanKind::Step,
-            name: id.into(),
-            status: SpanStatus::Running,
-            started_at: DateTime::from_timestamp_millis(start_ms).unwrap(),
-            ended_at: None,
-            model: None,
-            input_tokens: None,
-            output_tokens: None,
-            cache_read_tokens: None,
-            reasoning_tokens: None,
-            cost_usd: None,
-            attributes: serde_json::json!({}),
-            input_preview: None,
-            output_preview: None,
-            error: None,
+            ..Span::new(id.into(), Uuid::nil(), id.into(), started_at)
         }
     }
 
