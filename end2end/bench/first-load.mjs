@@ -1,10 +1,10 @@
 // What a first visit downloads and how soon it paints, in headless Chromium (make bench).
-// Usage: node first-load.mjs <base url> <email> <password> <samples>
+// Usage: node first-load.mjs <base url> <email> <password> <samples> [<run id with many spans>]
 // Prints one JSON object: per route the bytes of WASM and JavaScript on the wire (as served, so
 // gzip-compressed), and the first contentful paint of each sample, in ms.
 import { chromium } from '@playwright/test';
 
-const [base, email, password, samplesArg] = process.argv.slice(2);
+const [base, email, password, samplesArg, spansRun] = process.argv.slice(2);
 const samples = Number(samplesArg ?? 10);
 const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
@@ -41,21 +41,27 @@ async function firstLoad(context, path) {
   await page.goto(`${base}${path}`);
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
   const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
-  const rows = await page.locator('tr.run-row').count();
+  // when the page was interactive: hydrated, since navigation started
+  const hydrated = await page.evaluate(() => performance.now());
+  const rows = await page.locator('tr.run-row, .span-line').count();
   await page.close();
-  return { bytes, fcp, rows };
+  return { bytes, fcp, hydrated, rows };
 }
 
 const context = await signedInContext();
 const routes = {};
-for (const path of ['/dashboard', '/agents']) {
+const paths = ['/dashboard', '/agents'];
+if (spansRun) paths.push(`/runs/${spansRun}`);
+for (const path of paths) {
   const fcps = [];
+  const hydrated = [];
   let last;
   for (let i = 0; i < samples; i++) {
     last = await firstLoad(context, path);
     fcps.push(last.fcp);
+    hydrated.push(last.hydrated);
   }
-  routes[path] = { bytes: last.bytes, rows: last.rows, fcp_ms: fcps };
+  routes[path] = { bytes: last.bytes, rows: last.rows, fcp_ms: fcps, hydrated_ms: hydrated };
 }
 await browser.close();
 console.log(JSON.stringify(routes));

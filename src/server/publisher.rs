@@ -5,7 +5,7 @@
 use crate::error::AppError;
 use crate::model::{
     AgentRun, NewRun, PriceTable, RunEventKind, RunStatus, RunUpdate, Span, SpanEventTotals,
-    SpanReport, TokenUse, SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
+    SpanKind, SpanReport, TokenUse, SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
 };
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events::{self, NewEvent};
@@ -94,6 +94,12 @@ impl AgentEventPublisher {
             .into_iter()
             .map(|span| (span.span_id.clone(), span))
             .collect();
+        // The run's totals change by what the batch changes: the spans as they were are taken
+        // out, as they end up put in (no pass over the run's other spans).
+        let mut usage = UsageChange::default();
+        for span in held.values() {
+            usage.remove(span);
+        }
         let mut order = Vec::with_capacity(ids.len());
         let mut recorded = Vec::with_capacity(reports.len());
         for report in reports {
@@ -109,20 +115,24 @@ impl AgentEventPublisher {
             recorded.push(NewEvent::of(&run, RunEventKind::for_span(change), payload));
             held.insert(span.span_id.clone(), span);
         }
+        // new spans in the order they came, then the known ones
+        let new: std::collections::HashSet<&String> = order.iter().collect();
         let spans: Vec<Span> = order
             .iter()
-            .chain(ids.iter().filter(|id| !order.contains(id)))
+            .chain(ids.iter().filter(|id| !new.contains(id)))
             .filter_map(|id| held.remove(id))
             .collect();
         spans::save(tx, run.user_id, &spans).await?;
-        let totals = runs::save_span_totals(tx, run_id).await?;
-        // Counted after the write, in the same pass as the totals: past the cap, the caller's
-        // transaction rolls back and nothing of the batch is stored.
-        if totals.spans > SPANS_PER_RUN_MAX {
+        for span in &spans {
+            usage.add(span);
+        }
+        usage.apply_to(&mut run);
+        let count = runs::save_span_totals(tx, &run, order.len() as i32).await?;
+        // Counted with the write: past the cap, the caller's transaction rolls back and nothing of
+        // the batch is stored.
+        if i64::from(count) > SPANS_PER_RUN_MAX {
             return Err(crate::model::RunUpdateError::TooManySpans(SPANS_PER_RUN_MAX).into());
         }
-        (run.tokens_in, run.tokens_out, run.cost_usd) =
-            (totals.tokens_in, totals.tokens_out, totals.cost_usd);
         run.updated_at = now;
         // Each event also carries the run's totals after the batch (they commit together), so a
         // client folding events into its copy of the run keeps them exact.
@@ -225,4 +235,49 @@ pub async fn apply_in(
     runs::save(tx, &run).await?;
     events::append(tx, recorded).await?;
     Ok(run)
+}
+
+/// How a batch of spans changes its run's totals, which count LLM calls only (an agent span that
+/// repeats its children's sum is not counted twice).
+#[derive(Default)]
+struct UsageChange {
+    tokens_in: i64,
+    tokens_out: i64,
+    cost_usd: f64,
+    /// Whether any call of the batch reports tokens in, out, or a cost.
+    has_in: bool,
+    has_out: bool,
+    has_cost: bool,
+}
+
+impl UsageChange {
+    fn add(&mut self, span: &Span) {
+        if span.kind == SpanKind::Llm {
+            self.tokens_in += span.input_tokens.unwrap_or(0);
+            self.tokens_out += span.output_tokens.unwrap_or(0);
+            self.cost_usd += span.cost_usd.unwrap_or(0.0);
+            self.has_in |= span.input_tokens.is_some();
+            self.has_out |= span.output_tokens.is_some();
+            self.has_cost |= span.cost_usd.is_some();
+        }
+    }
+
+    fn remove(&mut self, span: &Span) {
+        if span.kind == SpanKind::Llm {
+            self.tokens_in -= span.input_tokens.unwrap_or(0);
+            self.tokens_out -= span.output_tokens.unwrap_or(0);
+            self.cost_usd -= span.cost_usd.unwrap_or(0.0);
+        }
+    }
+
+    /// A total stays None (unknown) until some call reports it.
+    fn apply_to(&self, run: &mut AgentRun) {
+        let sum = |held: Option<i64>, change: i64, reported: bool| {
+            (held.is_some() || reported).then(|| (held.unwrap_or(0) + change).max(0))
+        };
+        run.tokens_in = sum(run.tokens_in, self.tokens_in, self.has_in);
+        run.tokens_out = sum(run.tokens_out, self.tokens_out, self.has_out);
+        run.cost_usd = (run.cost_usd.is_some() || self.has_cost)
+            .then(|| (run.cost_usd.unwrap_or(0.0) + self.cost_usd).max(0.0));
+    }
 }

@@ -212,36 +212,23 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
     Ok(row.map(AgentRun::from))
 }
 
-/// The run's token and cost totals, summed over its LLM spans (the calls themselves: an agent span
-/// that repeats its children's sum is not counted twice), written and returned with the number of
-/// spans the run holds, all from one pass over its spans. The cost sums the calls whose cost is
-/// known; None when none is.
-pub async fn save_span_totals(tx: &mut ScopedTx, id: Uuid) -> Result<SpanTotals, sqlx::Error> {
-    let row = sqlx::query_as!(
-        SpanTotals,
-        r#"WITH t AS (
-               SELECT count(*) AS spans,
-                      sum(input_tokens) FILTER (WHERE kind = 'llm')::bigint AS tokens_in,
-                      sum(output_tokens) FILTER (WHERE kind = 'llm')::bigint AS tokens_out,
-                      sum(cost_usd) FILTER (WHERE kind = 'llm') AS cost_usd
-               FROM agent_run_spans WHERE run_id = $1)
-           UPDATE agent_runs r SET tokens_in = t.tokens_in, tokens_out = t.tokens_out,
-                                   cost_usd = t.cost_usd
-           FROM t
-           WHERE r.id = $1
-           RETURNING t.spans AS "spans!", r.tokens_in, r.tokens_out, r.cost_usd"#,
-        id
+/// Writes the run's token and cost totals and adds `new_spans` to its span count; returns the count.
+pub async fn save_span_totals(
+    tx: &mut ScopedTx,
+    run: &AgentRun,
+    new_spans: i32,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!(
+        "UPDATE agent_runs SET tokens_in = $2, tokens_out = $3, cost_usd = $4,
+                               span_count = span_count + $5
+         WHERE id = $1
+         RETURNING span_count",
+        run.id,
+        run.tokens_in,
+        run.tokens_out,
+        run.cost_usd,
+        new_spans
     )
     .fetch_one(tx.conn())
-    .await?;
-    Ok(row)
-}
-
-/// What [`save_span_totals`] wrote, and the run's span count.
-#[derive(Clone, Copy, Debug)]
-pub struct SpanTotals {
-    pub spans: i64,
-    pub tokens_in: Option<i64>,
-    pub tokens_out: Option<i64>,
-    pub cost_usd: Option<f64>,
+    .await
 }
