@@ -117,3 +117,22 @@ test('the replay scrubber moves through a finished run, by arrow keys and by lin
   await expect(open).toHaveText('No span open');
   await expect(page.getByRole('button', { name: 'Previous event' })).toBeDisabled();
 });
+
+test('a run with many spans opens with the first 200 and shows more on request', async ({ page }) => {
+  await signUpFresh(page, 'e2e-many-spans');
+  const token = await createToken(page);
+  const runId = await startRun(page, token, 'chatty', 'a run with many spans');
+  const spans = Array.from({ length: 250 }, (_, n) => ({
+    span_id: `s${n}`, kind: 'step', name: `step ${n}`, status: 'ok',
+    started_at: new Date(Date.UTC(2026, 0, 1, 0, 0, 0, n)).toISOString(),
+  }));
+  await agentCall(page, token, `/api/v1/runs/${runId}/spans`, { spans });
+  await page.goto(`/runs/${runId}`);
+  await waitForHydration(page);
+  await expect(page.locator('.span-line')).toHaveCount(200);
+  const more = page.getByTestId('more-spans');
+  await expect(more).toHaveText('Show 50 more spans (50 not shown)');
+  await more.click();
+  await expect(page.locator('.span-line')).toHaveCount(250);
+  await expect(more).toHaveCount(0);
+});

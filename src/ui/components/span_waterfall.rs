@@ -9,6 +9,10 @@ use chrono::{DateTime, Utc};
 use leptos::prelude::*;
 use std::collections::HashMap;
 
+/// Rows the waterfall shows at first, and adds per "show more": a run with thousands of spans
+/// stays quick to open (each row is live, so each costs its share of hydration).
+pub const WATERFALL_ROWS_STEP: usize = 200;
+
 /// One line of the waterfall: a span and how deep it sits in the tree.
 #[derive(Clone, Debug, PartialEq)]
 pub struct WaterfallRow {
@@ -85,7 +89,13 @@ pub fn SpanWaterfall(
 ) -> impl IntoView {
     let clock = Clock::now();
     let selected = RwSignal::new(None::<String>);
-    let rows = Memo::new(move |_| spans.with(|spans| tree_order(spans)));
+    let limit = RwSignal::new(WATERFALL_ROWS_STEP);
+    let ordered = Memo::new(move |_| spans.with(|spans| tree_order(spans)));
+    let rows = Memo::new(move |_| {
+        let limit = limit.get();
+        ordered.with(|rows| rows.iter().take(limit).cloned().collect::<Vec<_>>())
+    });
+    let hidden = move || ordered.with(Vec::len).saturating_sub(limit.get());
     // The window the bars share: first start to last end (or now, while a span runs).
     let window = Memo::new(move |_| {
         let now = clock.get().unwrap_or_else(Utc::now);
@@ -116,6 +126,12 @@ pub fn SpanWaterfall(
                     </For>
                 </ol>
             </Show>
+            {move || (hidden() > 0).then(|| view! {
+                <button type="button" class="button small" data-testid="more-spans"
+                    on:click=move |_| limit.update(|l| *l += WATERFALL_ROWS_STEP)>
+                    {format!("Show {} more spans ({} not shown)", hidden().min(WATERFALL_ROWS_STEP), hidden())}
+                </button>
+            })}
             {move || {
                 let (shown, total) = (spans.with(Vec::len) as u64, total.get());
                 (total > shown).then(|| view! {
