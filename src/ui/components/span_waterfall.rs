@@ -70,6 +70,9 @@ pub fn tree_order(spans: &[Span]) -> Vec<WaterfallRow> {
     rows
 }
 
+/// The time the bars share: first start, last end (or now), and now.
+type Window = Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>;
+
 /// Where a span's bar sits on a 0..1000 scale from `start` to `end`.
 fn bar(span: &Span, start: DateTime<Utc>, end: DateTime<Utc>, now: DateTime<Utc>) -> (f64, f64) {
     let total = (end - start).num_milliseconds().max(1) as f64;
@@ -148,7 +151,7 @@ pub fn SpanWaterfall(
 #[component]
 fn SpanLine(
     row: WaterfallRow,
-    window: Memo<Option<(DateTime<Utc>, DateTime<Utc>, DateTime<Utc>)>>,
+    window: Memo<Window>,
     selected: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let WaterfallRow {
