@@ -10,9 +10,8 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{TestApp, TestDb};
-use runwire::model::{RunStatus, UserRole};
-use runwire::server::auth::tokens;
+use common::TestApp;
+use runwire::model::RunStatus;
 use serde_json::json;
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
@@ -24,12 +23,7 @@ const BATCH: usize = 100;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let db = TestDb::new().await;
-    let user = db.user("bench@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("bench"))
-        .await
-        .unwrap();
-    let app = TestApp::start(db, None).await;
+    let (app, token) = common::app_with_agent_token("bench@example.com").await;
 
     println!(
         "ingest benchmark: {WRITERS} concurrent writers, {SECONDS} s each, batches of {BATCH}"

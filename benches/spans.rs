@@ -13,9 +13,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use common::{TestApp, TestDb};
-use runwire::model::UserRole;
-use runwire::server::auth::tokens;
+use common::TestApp;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
@@ -32,12 +30,7 @@ const TREE_GOAL_MS: f64 = 50.0;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
-    let db = TestDb::new().await;
-    let user = db.user("spans-bench@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, &user, &tokens::NewToken::read_write("bench"))
-        .await
-        .unwrap();
-    let app = TestApp::start(db, None).await;
+    let (app, token) = common::app_with_agent_token("spans-bench@example.com").await;
     println!("span benchmark: {WRITERS} concurrent writers, {SECONDS} s each, batches of {BATCH}");
     let rest = rest(&app, &token).await;
     let raw = raw(&app).await;

@@ -543,3 +543,18 @@ pub async fn rate_of(
     }
     total as f64 / started.elapsed().as_secs_f64()
 }
+
+/// A server on a fresh database with one user, and a read-write API token of theirs: what an
+/// agent needs to report runs.
+pub async fn app_with_agent_token(email: &str) -> (TestApp, String) {
+    let db = TestDb::new().await;
+    let user = db.user(email, UserRole::User).await;
+    let (_, token) = runwire::server::auth::tokens::create(
+        &db.pool,
+        &user,
+        &runwire::server::auth::tokens::NewToken::read_write("agent"),
+    )
+    .await
+    .unwrap();
+    (TestApp::start(db, None).await, token)
+}
