@@ -116,6 +116,9 @@ test('the replay scrubber moves through a finished run, by arrow keys and by lin
   await expect(moment).toContainText('Event 1 of 5');
   await expect(open).toHaveText('No span open');
   await expect(page.getByRole('button', { name: 'Previous event' })).toBeDisabled();
+  await page.getByRole('button', { name: 'Next event' }).click();
+  await expect(moment).toContainText('Event 2 of 5');
+  await expect(open).toHaveText('Open: planning call');
 });
 
 test('a run with many spans opens with the first 200 and shows more on request', async ({ page }) => {

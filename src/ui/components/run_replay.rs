@@ -46,8 +46,7 @@ pub fn RunReplay(
 ) -> impl IntoView {
     let query = use_query_map();
     let path = use_location().pathname;
-    // stored, so the closures below that use it stay Copy
-    let navigate = StoredValue::new_local(use_navigate());
+    let navigate = use_navigate();
     // None: follow the newest event (the run as it is now)
     let chosen = RwSignal::new(None::<usize>);
     Effect::new(move |_| {
@@ -70,26 +69,28 @@ pub fn RunReplay(
             return;
         };
         chosen.set(Some(to));
-        navigate.with_value(|navigate| {
-            navigate(
-                &format!("{}?at={id}", path.get_untracked()),
-                NavigateOptions {
-                    replace: true,
-                    scroll: false,
-                    ..Default::default()
-                },
-            )
-        });
+        navigate(
+            &format!("{}?at={id}", path.get_untracked()),
+            NavigateOptions {
+                replace: true,
+                scroll: false,
+                ..Default::default()
+            },
+        );
     };
-    let step = move |forward: bool| {
-        let i = index.get_untracked();
-        let last = count().saturating_sub(1);
-        go(if forward {
-            (i + 1).min(last)
-        } else {
-            i.saturating_sub(1)
-        });
+    let step = {
+        let go = go.clone();
+        move |forward: bool| {
+            let i = index.get_untracked();
+            let last = count().saturating_sub(1);
+            go(if forward {
+                (i + 1).min(last)
+            } else {
+                i.saturating_sub(1)
+            });
+        }
     };
+    let (step_key, step_back, step_on) = (step.clone(), step.clone(), step);
     view! {
             <section
                 class="replay"
@@ -99,8 +100,8 @@ pub fn RunReplay(
                     // the slider steps by itself; the buttons and the rest of the panel follow suit
                     let on_slider = event_target::<leptos::web_sys::HtmlElement>(&ev).tag_name() == "INPUT";
                     match ev.key().as_str() {
-                        "ArrowLeft" if !on_slider => { ev.prevent_default(); step(false) }
-                        "ArrowRight" if !on_slider => { ev.prevent_default(); step(true) }
+                        "ArrowLeft" if !on_slider => { ev.prevent_default(); step_key(false) }
+                        "ArrowRight" if !on_slider => { ev.prevent_default(); step_key(true) }
                         _ => {}
                     }
                 }
@@ -108,7 +109,7 @@ pub fn RunReplay(
                 <h3>"Replay"</h3>
                 <div class="replay-controls">
                     <button type="button" class="button small" aria-label="Previous event"
-                        disabled=move || index.get() == 0 on:click=move |_| step(false)>"◀"</button>
+                        disabled=move || index.get() == 0 on:click=move |_| step_back(false)>"◀"</button>
                     <input
                         type="range"
                         class="replay-slider"
@@ -124,7 +125,7 @@ pub fn RunReplay(
                         }
                     />
                     <button type="button" class="button small" aria-label="Next event"
-                        disabled=move || index.get() + 1 >= count() on:click=move |_| step(true)>"▶"</button>
+                        disabled=move || { index.get() + 1 >= count() } on:click=move |_| step_on(true)>"▶"</button>
                 </div>
                 {move || moment.get().map(|moment| {
                     let status = moment.event.status;
