@@ -554,6 +554,10 @@ async fn tokens_and_cost_of_the_window_show_by_agent_and_by_model() {
             ("in-house", 1, None)
         ]
     );
+    // the trend carries each bucket's known cost: together the window's
+    let trend_cost: f64 = day.trend.points.iter().filter_map(|p| p.cost_usd).sum();
+    assert!((trend_cost - 10.15).abs() < 1e-9, "{:?}", day.trend.points);
+    assert!(before.trend.points.iter().all(|p| p.cost_usd.is_none()));
     // another user's calls never count
     let other = app.db.user("other@example.com", UserRole::User).await;
     let theirs = insert(&app, &other, &fixture()).await;

@@ -69,6 +69,7 @@ test('the dashboard shows tokens and cost for the window, by agent and by model'
   // 100k in at $2.50 and 10k out at $10.00 per million: $0.35
   await expect(page.locator('[data-stat="tokens"] .stat-value')).toHaveText('110,011');
   await expect(page.locator('[data-stat="cost"] .stat-value')).toHaveText('$0.35');
+  await expect(page.getByTestId('trend-cost')).toHaveText('cost (peak $0.35)');
   await expect(page.locator('[data-usage="agent"] tr[data-name="writer"]')).toContainText('$0.35');
   await expect(page.locator('[data-usage="model"] tr[data-name="gpt-4o"] [data-testid="usage-cost"]')).toHaveText('$0.35');
   await expect(page.locator('[data-usage="model"] tr[data-name="in-house-7b"] [data-testid="usage-cost"]')).toHaveText('—');

@@ -137,6 +137,9 @@ pub struct TrendPoint {
     /// Cancelled or timed out.
     pub stopped: i64,
     pub active: i64,
+    /// Known cost of the bucket's runs; None when none of them has one.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 }
 
 impl TrendPoint {

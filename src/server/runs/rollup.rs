@@ -62,7 +62,8 @@ pub async fn trend(
                   sum(completed)::bigint AS "completed!",
                   sum(failed)::bigint AS "failed!",
                   sum(cancelled + timed_out)::bigint AS "stopped!",
-                  sum(total - completed - failed - cancelled - timed_out)::bigint AS "active!"
+                  sum(total - completed - failed - cancelled - timed_out)::bigint AS "active!",
+                  CASE WHEN sum(costed) > 0 THEN sum(cost_usd) END AS cost_usd
            FROM run_rollup_hourly
            WHERE user_id = $1 AND ($2::timestamptz IS NULL OR hour >= date_trunc('hour', $2, 'UTC'))
            GROUP BY 1

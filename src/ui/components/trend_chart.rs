@@ -1,4 +1,5 @@
 use crate::model::{RunTrend, TrendBucket, TrendPoint};
+use crate::ui::format::cost;
 use leptos::prelude::*;
 
 const WIDTH: f64 = 720.0;
@@ -8,8 +9,9 @@ const RIGHT: f64 = 36.0;
 const TOP: f64 = 10.0;
 const BOTTOM: f64 = 22.0;
 
-/// Runs per hour or day, stacked by outcome, with the success rate as a line (right axis). Plain
-/// SVG drawn by this component; each bar has a tooltip with its numbers.
+/// Runs per hour or day, stacked by outcome, with the success rate as a line (right axis) and, when
+/// runs reported LLM calls, their cost as a dashed line (scaled to its peak, named in the legend).
+/// Plain SVG drawn by this component; each bar has a tooltip with its numbers.
 #[component]
 pub fn TrendChart(#[prop(into)] trend: Signal<RunTrend>) -> impl IntoView {
     view! {
@@ -22,11 +24,26 @@ pub fn TrendChart(#[prop(into)] trend: Signal<RunTrend>) -> impl IntoView {
                     <span class="key stopped">"cancelled / timed out"</span>
                     <span class="key active">"active"</span>
                     <span class="key rate">"success rate"</span>
+                    {move || peak_cost(&trend.get()).map(|peak| view! {
+                        <span class="key cost" data-testid="trend-cost">{format!("cost (peak {})", cost(Some(peak)))}</span>
+                    })}
                 </span>
             </figcaption>
             {move || chart(&trend.get())}
         </figure>
     }
+}
+
+/// The costliest bucket's cost, when any bucket has one above zero.
+fn peak_cost(trend: &RunTrend) -> Option<f64> {
+    trend
+        .points
+        .iter()
+        .filter_map(|p| p.cost_usd)
+        .fold(None, |peak: Option<f64>, c| {
+            Some(peak.map_or(c, |p| p.max(c)))
+        })
+        .filter(|peak| *peak > 0.0)
 }
 
 fn chart(trend: &RunTrend) -> impl IntoView {
@@ -72,8 +89,8 @@ fn chart(trend: &RunTrend) -> impl IntoView {
                 .map(|r| format!("{:.0}% success", r * 100.0))
                 .unwrap_or_else(|| "nothing finished".into());
             let tip = format!(
-                "{}: {} runs — {} completed, {} failed, {} cancelled/timed out, {} active; {rate}",
-                label(p), p.total(), p.completed, p.failed, p.stopped, p.active
+                "{}: {} runs — {} completed, {} failed, {} cancelled/timed out, {} active; {rate}; cost {}",
+                label(p), p.total(), p.completed, p.failed, p.stopped, p.active, cost(p.cost_usd)
             );
             view! { <g class="bar"><title>{tip}</title>{segments}</g> }
         })
@@ -87,6 +104,19 @@ fn chart(trend: &RunTrend) -> impl IntoView {
             Some(format!("{x:.1},{:.1}", TOP + plot_h - rate * plot_h))
         })
         .collect();
+    let cost_line: Vec<String> = peak_cost(trend)
+        .map(|peak| {
+            points
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let share = p.cost_usd? / peak;
+                    let x = LEFT + i as f64 * slot + slot / 2.0;
+                    Some(format!("{x:.1},{:.1}", TOP + plot_h - share * plot_h))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     // a label on about every sixth bucket keeps the axis readable
     let every = (points.len() / 6).max(1);
     let ticks = points
@@ -113,6 +143,7 @@ fn chart(trend: &RunTrend) -> impl IntoView {
             <text class="tick rate" x=WIDTH - RIGHT + 6.0 y=TOP + plot_h>"0%"</text>
             {bars}
             <polyline class="rate-line" points=rate_line.join(" ")/>
+            <polyline class="cost-line" points=cost_line.join(" ")/>
             {ticks}
         </svg>
     }
