@@ -361,11 +361,19 @@ async fn a_run_holds_at_most_its_cap_of_spans_and_a_batch_past_it_stores_nothing
         .user("agent-a@example.com", runwire::model::UserRole::User)
         .await;
     let mut tx = api.app.db.scoped(&owner).await;
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM agent_run_spans WHERE run_id = $1")
+        .bind(run.id)
+        .fetch_one(tx.conn())
+        .await
+        .unwrap();
+    assert_eq!(stored, full);
+    let kept = runwire::server::runs::span_count(&mut tx, run.id)
+        .await
+        .unwrap();
     assert_eq!(
-        runwire::server::spans::count(&mut tx, run.id)
-            .await
-            .unwrap(),
-        full
+        i64::from(kept),
+        full,
+        "the run's kept count is the real one"
     );
     let after_cap: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM agent_run_events WHERE run_id = $1 AND kind LIKE 'span_%'",

@@ -26,16 +26,6 @@ pub async fn lock(
     .await
 }
 
-/// How many spans `run_id` holds.
-pub async fn count(tx: &mut ScopedTx, run_id: Uuid) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"SELECT count(*) AS "count!" FROM agent_run_spans WHERE run_id = $1"#,
-        run_id
-    )
-    .fetch_one(tx.conn())
-    .await
-}
-
 /// Writes each span whole: a new one is inserted, a known one replaced (the database refuses to
 /// change an ended one). One statement whatever the batch's size.
 pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<(), sqlx::Error> {

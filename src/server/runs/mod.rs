@@ -212,6 +212,13 @@ pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::
     Ok(row.map(AgentRun::from))
 }
 
+/// How many spans the run holds (kept by [`save_span_totals`]).
+pub async fn span_count(tx: &mut ScopedTx, id: Uuid) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!("SELECT span_count FROM agent_runs WHERE id = $1", id)
+        .fetch_one(tx.conn())
+        .await
+}
+
 /// Writes the run's token and cost totals and adds `new_spans` to its span count; returns the count.
 pub async fn save_span_totals(
     tx: &mut ScopedTx,

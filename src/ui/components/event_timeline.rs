@@ -1,4 +1,4 @@
-use crate::model::{RunEvent, RunEventKind};
+use crate::model::{span_of_event, RunEvent, RunEventKind, SpanStatus};
 use crate::ui::components::StatusBadge;
 use crate::ui::format::{percent, time_of_day};
 use leptos::prelude::*;
@@ -65,16 +65,16 @@ fn describe(event: &RunEvent) -> String {
         RunEventKind::TimedOut => format!("Timed out: {step}"),
         RunEventKind::Status => step,
         RunEventKind::SpanStarted | RunEventKind::SpanUpdated | RunEventKind::SpanEnded => {
-            let span = &event.payload["span"];
-            let kind = span["kind"].as_str().unwrap_or("span");
-            let name = span["name"].as_str().unwrap_or("");
+            let Some(span) = span_of_event(&event.payload) else {
+                return "span".to_owned();
+            };
             let what = match event.kind {
                 RunEventKind::SpanStarted => "started",
                 RunEventKind::SpanUpdated => "updated",
-                _ if span["status"] == "error" => "failed",
+                _ if span.status == SpanStatus::Error => "failed",
                 _ => "ended",
             };
-            format!("{kind} {name} {what}")
+            format!("{} {} {what}", span.kind.as_str(), span.name)
         }
     }
 }

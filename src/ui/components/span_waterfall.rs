@@ -2,7 +2,7 @@
 //! bar each, live. A running span's bar and duration grow with the page's clock. Clicking a span
 //! opens its details: model, tokens, cost, latency, attributes, input and output, error.
 
-use crate::model::{Span, SpanStatus};
+use crate::model::Span;
 use crate::ui::clock::Clock;
 use crate::ui::format::{cost, latency, pretty_json, time_of_day, tokens};
 use chrono::{DateTime, Utc};
@@ -100,10 +100,19 @@ pub fn SpanWaterfall(
     });
     let hidden = move || ordered.with(Vec::len).saturating_sub(limit.get());
     // The window the bars share: first start to last end (or now, while a span runs).
+    // Only while a span runs does the clock move the bars: a finished trace's rows stay still.
     let window = Memo::new(move |_| {
-        let now = clock.get().unwrap_or_else(Utc::now);
         spans.with(|spans| {
             let start = spans.iter().map(|s| s.started_at).min()?;
+            let now = if spans.iter().any(Span::is_running) {
+                clock.get().unwrap_or_else(Utc::now)
+            } else {
+                spans
+                    .iter()
+                    .filter_map(|s| s.ended_at)
+                    .max()
+                    .unwrap_or(start)
+            };
             let end = spans
                 .iter()
                 .map(|s| s.ended_at.unwrap_or(now))
@@ -214,11 +223,7 @@ fn SpanLine(
 
 #[component]
 fn SpanDetails(span: Span, on_close: impl Fn() + 'static) -> impl IntoView {
-    let status = match span.status {
-        SpanStatus::Running => "running",
-        SpanStatus::Ok => "ok",
-        SpanStatus::Error => "error",
-    };
+    let status = span.status.as_str();
     let ended = span
         .ended_at
         .map(time_of_day)
