@@ -10,7 +10,7 @@ use crate::server::publisher::AgentEventPublisher;
 use crate::server::read::RunReader;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
-use crate::server::{auth, rate_limit, rest, web};
+use crate::server::{auth, otlp, rate_limit, rest, web};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
     let context = page_context(state.clone());
     Router::new()
         .merge(rest::router())
+        .merge(otlp::router())
         .leptos_routes_with_context(&state, routes, context.clone(), move || {
             shell(leptos_options.clone())
         })

@@ -12,7 +12,7 @@ use crate::server::events::{self, NewEvent};
 use crate::server::{runs, spans};
 use serde_json::json;
 use sqlx::PgPool;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -76,6 +76,28 @@ impl AgentEventPublisher {
         run_id: Uuid,
         reports: &[SpanReport],
     ) -> Result<(AgentRun, Vec<Span>), AppError> {
+        self.record(tx, run_id, reports, EndedSpans::Refuse).await
+    }
+
+    /// [`AgentEventPublisher::record_spans_in`] for spans an exporter sends once they have ended
+    /// (OpenTelemetry): a span that has already ended is a retry of a delivered batch, skipped
+    /// rather than refused, so the retry stores nothing twice.
+    pub async fn record_exported_spans_in(
+        &self,
+        tx: &mut ScopedTx,
+        run_id: Uuid,
+        reports: &[SpanReport],
+    ) -> Result<(AgentRun, Vec<Span>), AppError> {
+        self.record(tx, run_id, reports, EndedSpans::Skip).await
+    }
+
+    async fn record(
+        &self,
+        tx: &mut ScopedTx,
+        run_id: Uuid,
+        reports: &[SpanReport],
+        ended: EndedSpans,
+    ) -> Result<(AgentRun, Vec<Span>), AppError> {
         if reports.is_empty() || reports.len() > SPAN_BATCH_MAX {
             return Err(AppError::validation(
                 "spans",
@@ -91,18 +113,25 @@ impl AgentEventPublisher {
             .into_iter()
             .map(|span| (span.span_id.clone(), span))
             .collect();
-        // The run's totals change by what the batch changes: the spans as they were are taken
-        // out, as they end up put in (no pass over the run's other spans).
+        // The run's totals change by what the batch changes: the spans it touches are taken out
+        // as they were and put in as they end up (no pass over the run's other spans).
         let mut usage = UsageChange::default();
-        for span in held.values() {
-            usage.remove(span);
-        }
+        let mut touched: HashSet<String> = HashSet::with_capacity(ids.len());
         let mut order = Vec::with_capacity(ids.len());
         let mut recorded = Vec::with_capacity(reports.len());
         for report in reports {
-            let stored = held.remove(&report.span_id);
-            if stored.is_none() {
-                order.push(report.span_id.clone());
+            let stored = match held.remove(&report.span_id) {
+                Some(span) if !span.is_running() && ended == EndedSpans::Skip => {
+                    held.insert(span.span_id.clone(), span);
+                    continue;
+                }
+                stored => stored,
+            };
+            if touched.insert(report.span_id.clone()) {
+                match &stored {
+                    Some(span) => usage.remove(span),
+                    None => order.push(report.span_id.clone()),
+                }
             }
             let (mut span, change) = report.fold(run_id, stored, now)?;
             if report.cost_usd.is_none() {
@@ -112,11 +141,17 @@ impl AgentEventPublisher {
             recorded.push(NewEvent::of(&run, RunEventKind::for_span(change), payload));
             held.insert(span.span_id.clone(), span);
         }
+        if touched.is_empty() {
+            return Ok((run, Vec::new()));
+        }
         // new spans in the order they came, then the known ones
-        let new: std::collections::HashSet<&String> = order.iter().collect();
+        let new: HashSet<&String> = order.iter().collect();
         let spans: Vec<Span> = order
             .iter()
-            .chain(ids.iter().filter(|id| !new.contains(id)))
+            .chain(
+                ids.iter()
+                    .filter(|id| !new.contains(id) && touched.contains(*id)),
+            )
             .filter_map(|id| held.remove(id))
             .collect();
         spans::save(tx, run.user_id, &spans).await?;
@@ -232,6 +267,15 @@ pub async fn apply_in(
     runs::save(tx, &run).await?;
     events::append(tx, recorded).await?;
     Ok(run)
+}
+
+/// What recording does with a report for a span that has already ended.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum EndedSpans {
+    /// A 409: an ended span is final.
+    Refuse,
+    /// Nothing: it is a retry of what was delivered.
+    Skip,
 }
 
 /// How a batch of spans changes its run's totals, which count LLM calls only (an agent span that
