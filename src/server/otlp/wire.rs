@@ -55,6 +55,8 @@ impl Encoding {
         let response = ExportTraceServiceResponse { partial_success };
         let body = match self {
             Encoding::Protobuf => response.encode_to_vec(),
+            // `{}` rather than `{"partialSuccess": null}` when all was accepted
+            Encoding::Json if response.partial_success.is_none() => b"{}".to_vec(),
             Encoding::Json => serde_json::to_vec(&response).unwrap_or_default(),
         };
         self.respond(StatusCode::OK, body)
