@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site site-release test test-rust fuzz-deps test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
+.PHONY: help tools run build server site site-release test test-rust py-deps fuzz-deps test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -78,16 +78,22 @@ test: build
 	$(MAKE) test-rust
 	$(MAKE) test-e2e
 
-## fuzz-deps: schemathesis in a project-local venv, for the OpenAPI fuzz test (tests/fuzz.rs)
+## py-deps: a project-local venv with schemathesis (the OpenAPI fuzz, tests/fuzz.rs) and the official
+## OpenTelemetry SDK with its OTLP/HTTP exporter (the foreign-client test, tests/otel_sdk.rs, and e2e)
 VENV := $(CURDIR)/.venv
 SCHEMATHESIS_VERSION := 4.32.5
-fuzz-deps: $(VENV)/bin/schemathesis
+OTEL_PYTHON_VERSION := 1.45.2
+PY_DEPS := $(VENV)/.installed-$(SCHEMATHESIS_VERSION)-$(OTEL_PYTHON_VERSION)
+py-deps: $(PY_DEPS)
+fuzz-deps: py-deps
 
-$(VENV)/bin/schemathesis:
+$(PY_DEPS):
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) \
+	  opentelemetry-sdk==$(OTEL_PYTHON_VERSION) opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)
+	@touch $@
 
-test-rust: fuzz-deps
+test-rust: py-deps
 	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
 	  rm -rf $(TEST_DATA); \
 	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr
@@ -98,7 +104,7 @@ chromium:
 e2e-deps: chromium
 	@cd end2end && { [ -d node_modules/@playwright/test ] && [ -d node_modules/@axe-core/playwright ] || npm ci --no-audit --no-fund; }
 
-test-e2e: e2e-deps
+test-e2e: e2e-deps py-deps
 	@rm -rf $(E2E_DATA)
 	cd end2end && RUNWIRE_E2E_ADDR=$(E2E_ADDR) RUNWIRE_E2E_DATA=$(E2E_DATA) npx playwright test
 

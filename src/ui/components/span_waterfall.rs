@@ -196,7 +196,12 @@ fn SpanLine(
     };
     let depth_class = format!("span-line depth-{}", depth.min(8));
     view! {
-        <li class=depth_class data-span-id=id.clone() data-status=status.as_str()>
+        <li
+            class=depth_class
+            data-span-id=id.clone()
+            data-kind=span.kind.as_str()
+            data-status=status.as_str()
+        >
             <button
                 type="button"
                 class="span-row"
