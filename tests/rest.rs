@@ -72,6 +72,44 @@ async fn a_run_walks_through_verification_retry_and_completion() {
 }
 
 #[tokio::test]
+async fn a_run_awaiting_verification_completes_or_fails_straight_away() {
+    // the flow of the system runwire replaces: no `verifying` step between
+    let api = api().await;
+    for (end, body, status) in [
+        (
+            "complete",
+            json!({"result": {"answer": 42}}),
+            RunStatus::Completed,
+        ),
+        (
+            "fail",
+            json!({"error": "checks never came"}),
+            RunStatus::Failed,
+        ),
+    ] {
+        let run = api.start("orchestrator").await;
+        let base = format!("/api/v1/runs/{}", run.id);
+        let (code, answer) = api
+            .post(
+                &format!("{base}/progress"),
+                json!({"percent": 20, "step": "Routing task"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        let (code, answer) = api
+            .post(
+                &format!("{base}/status"),
+                json!({"status": "awaiting_verification", "step": "Verifying"}),
+            )
+            .await;
+        assert_eq!(code, 200, "{answer}");
+        let (code, answer) = api.post(&format!("{base}/{end}"), body).await;
+        assert_eq!(code, 200, "{end}: {answer}");
+        assert_eq!(api.run(run.id).await.status, status);
+    }
+}
+
+#[tokio::test]
 async fn every_error_code_is_json_and_changes_nothing() {
     let api = api().await;
     let run = api.start("coder").await;

@@ -125,7 +125,10 @@ impl RunStatus {
                         | TimedOut
                 )
                 | (Paused, InProgress | Cancelled | TimedOut)
-                | (AwaitingVerification, Verifying | Cancelled | TimedOut)
+                | (
+                    AwaitingVerification,
+                    Verifying | Completed | Failed | Cancelled | TimedOut
+                )
                 | (Verifying, Completed | Retrying | Failed | TimedOut)
                 | (Retrying, InProgress | Failed | Cancelled)
         )
@@ -177,7 +180,10 @@ mod tests {
             ],
         ),
         (Paused, &[InProgress, Cancelled, TimedOut]),
-        (AwaitingVerification, &[Verifying, Cancelled, TimedOut]),
+        (
+            AwaitingVerification,
+            &[Verifying, Completed, Failed, Cancelled, TimedOut],
+        ),
         (Verifying, &[Completed, Retrying, Failed, TimedOut]),
         (Retrying, &[InProgress, Failed, Cancelled]),
         (Completed, &[]),
@@ -202,7 +208,7 @@ mod tests {
                 );
             }
         }
-        assert_eq!(legal_count, 26);
+        assert_eq!(legal_count, 28);
     }
 
     #[test]
