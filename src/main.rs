@@ -119,7 +119,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Command::User {
-            action: UserAction::Create { email, admin },
+            action:
+                UserAction::Create {
+                    email,
+                    admin,
+                    external_id,
+                },
         } => {
             let password = match std::env::var("RUNWIRE_NEW_PASSWORD") {
                 Ok(password) => password,
@@ -136,7 +141,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             with_pool(&config, |pool| async move {
                 let user = auth::register(&pool, &email, &password, role).await?;
+                if let Some(external_id) = external_id {
+                    users::set_external_id(&pool, &user.email, &external_id).await?;
+                }
                 println!("created {} ({})", user.email, user.role.as_str());
+                Ok(())
+            })
+            .await
+        }
+        Command::User {
+            action: UserAction::SetExternalId { email, external_id },
+        } => {
+            with_pool(&config, |pool| async move {
+                users::set_external_id(&pool, &email, &external_id).await?;
+                println!("{email}: external id {external_id:?}");
                 Ok(())
             })
             .await

@@ -51,6 +51,7 @@ async fn start_run(publisher: &AgentEventPublisher, user: &CurrentUser, agent: &
         agent_name: agent.into(),
         task: "live test".into(),
         task_id: None,
+        user_id: None,
         status: RunStatus::InProgress,
         step: None,
         metadata: None,

@@ -14,7 +14,8 @@ pub async fn list_tokens() -> Result<Vec<ApiToken>, AppError> {
 }
 
 /// Creates a token; the returned secret is shown once and never again. Each ticked box grants one
-/// scope (`write`: runs:write, `read`: runs:read, `admin`: admin, for admins only); `expires_in` is
+/// scope (`write`: runs:write, `read`: runs:read, and for admins only `admin`: admin and `any`:
+/// runs:write:any, a service's key); `expires_in` is
 /// a lifetime like `90d`, or empty for a token that never expires.
 #[server(endpoint = "create_token")]
 pub async fn create_token(
@@ -22,6 +23,7 @@ pub async fn create_token(
     #[server(default)] write: Option<String>,
     #[server(default)] read: Option<String>,
     #[server(default)] admin: Option<String>,
+    #[server(default)] any: Option<String>,
     #[server(default)] expires_in: Option<String>,
 ) -> Result<(ApiToken, String), AppError> {
     use crate::model::{parse_lifetime, TokenScope};
@@ -31,6 +33,7 @@ pub async fn create_token(
         (write, TokenScope::RunsWrite),
         (read, TokenScope::RunsRead),
         (admin, TokenScope::Admin),
+        (any, TokenScope::RunsWriteAny),
     ]
     .into_iter()
     .filter(|(ticked, _)| ticked.is_some())

@@ -13,6 +13,7 @@ mod run;
 mod span;
 mod stats;
 mod status;
+mod task;
 mod update;
 mod user;
 
@@ -49,9 +50,11 @@ pub use stats::{
     USAGE_ROWS_MAX,
 };
 pub use status::{ParseRunStatusError, RunStatus};
+pub use task::{TaskId, TASK_REF_MAX_CHARS};
 pub use update::{AppliedUpdate, NewRun, RunUpdate, RunUpdateError};
 pub use user::{
-    check_new_password, is_reserved_email, normalize_email, parse_lifetime, ApiToken, CurrentUser,
-    SessionInfo, TokenScope, UserRole, EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS,
-    RESERVED_EMAIL_DOMAINS, TOKEN_MAX_DAYS,
+    check_external_id, check_new_password, is_reserved_email, normalize_email, parse_lifetime,
+    ApiToken, CurrentUser, SessionInfo, TokenScope, UserRole, EMAIL_MAX_CHARS,
+    EXTERNAL_ID_MAX_CHARS, PASSWORD_MAX_CHARS, PASSWORD_MIN_CHARS, RESERVED_EMAIL_DOMAINS,
+    TOKEN_MAX_DAYS,
 };

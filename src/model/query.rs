@@ -114,8 +114,9 @@ impl RunQuery {
             );
         }
         if let Some(task_id) = present("task_id") {
-            match Uuid::parse_str(task_id.trim()) {
-                Ok(id) => query.task_id = Some(id),
+            // a UUID, or the text a run was started with ("task_123"), which maps to the same UUID
+            match super::TaskId::parse(&task_id) {
+                Ok(id) => query.task_id = Some(id.uuid),
                 Err(_) => problem(
                     "task_id",
                     format!("`{}` is not a task id", excerpt(&task_id)),

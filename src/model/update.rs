@@ -6,11 +6,10 @@ use super::limits::{
     EVIDENCE_MAX_BYTES, REASON_MAX_CHARS, RESULT_MAX_BYTES, RUN_MAX_BYTES, STEP_MAX_CHARS,
     TASK_MAX_CHARS, VERIFICATION_MAX_ATTEMPTS,
 };
-use super::{AgentRun, RunEventKind, RunStatus, VerificationAttempt};
+use super::{AgentRun, RunEventKind, RunStatus, TaskId, VerificationAttempt};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use uuid::Uuid;
 
 /// One report about an existing run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,8 +78,23 @@ pub struct NewRun {
         schema(min_length = 1, max_length = 65536, pattern = r"^[^\x00]*\S[^\x00]*$")
     )]
     pub task: String,
+    /// A UUID, or any other text of up to 200 characters ("task_123"), which maps to the same UUID
+    /// every time and is kept on the run as `metadata.task_ref`.
     #[serde(default)]
-    pub task_id: Option<Uuid>,
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"))]
+    pub task_id: Option<TaskId>,
+    /// Whose run it is: unset, the token's own user. A service token (scope `runs:write:any`) may
+    /// name any user, by runwire id or by the external id an admin gave them.
+    #[serde(default)]
+    #[cfg_attr(
+        feature = "ssr",
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+        )
+    )]
+    pub user_id: Option<String>,
     /// `in_progress` (default: the agent is already working), `queued` or `pending`.
     #[serde(default = "NewRun::default_status")]
     #[cfg_attr(feature = "ssr", schema(value_type = StartingStatus))]
@@ -190,7 +204,25 @@ impl NewRun {
             }
             check_size("metadata", metadata, EVIDENCE_MAX_BYTES)?;
         }
+        if let Some(user_id) = &self.user_id {
+            super::check_external_id(user_id).map_err(|_| RunUpdateError::TextLength {
+                field: "user_id",
+                max: super::EXTERNAL_ID_MAX_CHARS,
+            })?;
+        }
         Ok(())
+    }
+
+    /// The run's metadata as stored: the caller's, plus the task id's text when it was not a UUID.
+    pub fn stored_metadata(&self) -> Option<Value> {
+        let Some(task_ref) = self.task_id.as_ref().and_then(|t| t.text.as_ref()) else {
+            return self.metadata.clone();
+        };
+        let mut metadata = self.metadata.clone().unwrap_or_else(|| json!({}));
+        if let Some(object) = metadata.as_object_mut() {
+            object.insert("task_ref".to_owned(), Value::from(task_ref.as_str()));
+        }
+        Some(metadata)
     }
 }
 
@@ -389,6 +421,7 @@ impl AgentRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
     use chrono::TimeZone;
 
     fn run(status: RunStatus, progress: f32) -> AgentRun {
@@ -718,6 +751,7 @@ mod tests {
             agent_name: "coder".into(),
             task: "do it".into(),
             task_id: None,
+            user_id: None,
             status: RunStatus::InProgress,
             step: None,
             metadata: Some(json!({"model": "x"})),

@@ -94,20 +94,31 @@ pub enum TokenScope {
     /// Act as an admin (every user's runs). Only an admin can grant it.
     #[serde(rename = "admin")]
     Admin,
+    /// Report runs for any user, named by `user_id` (their runwire id or external id): the one key of
+    /// a backend that publishes for many end users. Only an admin can grant it.
+    #[serde(rename = "runs:write:any")]
+    RunsWriteAny,
 }
 
 impl TokenScope {
-    pub const ALL: [TokenScope; 3] = [
+    pub const ALL: [TokenScope; 4] = [
         TokenScope::RunsWrite,
         TokenScope::RunsRead,
         TokenScope::Admin,
+        TokenScope::RunsWriteAny,
     ];
+
+    /// Scopes only an admin may put on a token.
+    pub const fn admin_only(self) -> bool {
+        matches!(self, TokenScope::Admin | TokenScope::RunsWriteAny)
+    }
 
     pub const fn as_str(self) -> &'static str {
         match self {
             TokenScope::RunsWrite => "runs:write",
             TokenScope::RunsRead => "runs:read",
             TokenScope::Admin => "admin",
+            TokenScope::RunsWriteAny => "runs:write:any",
         }
     }
 
@@ -120,8 +131,26 @@ impl TokenScope {
             TokenScope::RunsWrite => "report runs",
             TokenScope::RunsRead => "read runs and watch them live",
             TokenScope::Admin => "act as admin: every user's runs",
+            TokenScope::RunsWriteAny => "report runs for any user (a service's backend)",
         }
     }
+}
+
+/// Longest id a user may have in another system (`users.external_id`).
+pub const EXTERNAL_ID_MAX_CHARS: usize = 200;
+
+/// An external id: 1 to 200 characters, no control characters.
+pub fn check_external_id(id: &str) -> Result<(), crate::model::RunUpdateError> {
+    if id.is_empty()
+        || id.chars().count() > EXTERNAL_ID_MAX_CHARS
+        || id.chars().any(char::is_control)
+    {
+        return Err(crate::model::RunUpdateError::TextLength {
+            field: "external_id",
+            max: EXTERNAL_ID_MAX_CHARS,
+        });
+    }
+    Ok(())
 }
 
 /// Longest lifetime a token can be given, in days (ten years).

@@ -173,8 +173,9 @@ fn parse_scopes(text: &str) -> Result<ScopeList, String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(|s| {
-            crate::model::TokenScope::parse(s)
-                .ok_or_else(|| format!("unknown scope `{s}` (runs:write, runs:read or admin)"))
+            crate::model::TokenScope::parse(s).ok_or_else(|| {
+                format!("unknown scope `{s}` (runs:write, runs:read, admin or runs:write:any)")
+            })
         })
         .collect::<Result<Vec<_>, _>>()
         .map(ScopeList)
@@ -326,7 +327,8 @@ pub enum TokenAction {
         email: String,
         #[arg(long, default_value = "cli")]
         name: String,
-        /// What it may do, comma-separated: runs:write (report runs), runs:read, admin (admins only).
+        /// What it may do, comma-separated: runs:write (report runs), runs:read, admin and
+        /// runs:write:any (report runs for any user: a service's key), the last two for admins only.
         #[arg(long, default_value = "runs:write", value_parser = parse_scopes)]
         scopes: ScopeList,
         /// How long it lives (90d, 12h, 2w); unset, it never expires.
@@ -344,5 +346,16 @@ pub enum UserAction {
         /// Make the user an admin (sees every user's runs).
         #[arg(long)]
         admin: bool,
+        /// The user's id in another system (what a service token names them by in `user_id`).
+        #[arg(long)]
+        external_id: Option<String>,
+    },
+    /// Set (or with an empty value, clear) the id a user has in another system, which a service
+    /// token may name them by in `user_id`.
+    SetExternalId {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        external_id: String,
     },
 }

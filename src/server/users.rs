@@ -1,8 +1,9 @@
 //! The users repository.
 
 use crate::error::AppError;
-use crate::model::{CurrentUser, UserRole};
+use crate::model::{check_external_id, CurrentUser, UserRole};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 /// Creates a user unless the email is taken; returns the user either way.
 pub async fn ensure(
@@ -78,4 +79,59 @@ pub async fn find_credentials(
         };
         (user, row.password_hash)
     }))
+}
+
+/// Sets the id `email`'s user has in another system (empty: clears it). 404 for an unknown email;
+/// an id another user has is a field error.
+pub async fn set_external_id(
+    pool: &PgPool,
+    email: &str,
+    external_id: &str,
+) -> Result<(), AppError> {
+    let external_id = external_id.trim();
+    if !external_id.is_empty() {
+        check_external_id(external_id)?;
+    }
+    let updated = sqlx::query!(
+        "UPDATE users SET external_id = nullif($2, '') WHERE email = $1",
+        email,
+        external_id
+    )
+    .execute(pool)
+    .await
+    .map_err(|err| match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            AppError::validation("external_id", "another user has this external id")
+        }
+        _ => AppError::from(err),
+    })?;
+    if updated.rows_affected() == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(())
+}
+
+/// The user a service names: by their runwire id, else by their external id.
+pub async fn find_by_reference(
+    pool: &PgPool,
+    reference: &str,
+) -> Result<Option<Uuid>, sqlx::Error> {
+    if let Ok(id) = reference.parse::<Uuid>() {
+        let found = sqlx::query_scalar!("SELECT id FROM users WHERE id = $1", id)
+            .fetch_optional(pool)
+            .await?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    sqlx::query_scalar!("SELECT id FROM users WHERE external_id = $1", reference)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A user's external id, if they have one.
+pub async fn external_id(pool: &PgPool, user_id: Uuid) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT external_id FROM users WHERE id = $1", user_id)
+        .fetch_one(pool)
+        .await
 }

@@ -481,7 +481,8 @@ impl PublisherExt for AgentEventPublisher {
         let new = NewRun {
             agent_name: agent_name.to_owned(),
             task: task.to_owned(),
-            task_id,
+            task_id: task_id.map(Into::into),
+            user_id: None,
             status: RunStatus::InProgress,
             step: None,
             metadata: None,

@@ -3,6 +3,7 @@
 //! the request's query, body or other headers.
 
 pub mod secret;
+pub mod service;
 pub mod sessions;
 pub mod throttle;
 pub mod tokens;
@@ -66,8 +67,10 @@ impl Identity {
         }
     }
 
+    /// Whether the caller may do `scope` (reporting runs for any user includes one's own).
     pub fn allows(&self, scope: Scope) -> bool {
         self.scopes.contains(&scope)
+            || (scope == Scope::RunsWrite && self.scopes.contains(&Scope::RunsWriteAny))
     }
 
     /// The caller when it may do `scope`; 403 otherwise.

@@ -37,7 +37,7 @@ impl NewToken {
 }
 
 /// A new token for `owner`; returns its listing and the token itself (never stored). Only an admin
-/// may give a token the admin scope.
+/// may give a token the admin or runs:write:any scope.
 pub async fn create(
     pool: &PgPool,
     owner: &CurrentUser,
@@ -54,10 +54,13 @@ pub async fn create(
     if new.scopes.is_empty() {
         return Err(AppError::validation("scopes", "choose at least one scope"));
     }
-    if new.scopes.contains(&TokenScope::Admin) && owner.role != UserRole::Admin {
-        return Err(AppError::Forbidden(
-            "only an admin can create a token with the admin scope".to_owned(),
-        ));
+    if let Some(scope) = new.scopes.iter().find(|scope| scope.admin_only()) {
+        if owner.role != UserRole::Admin {
+            return Err(AppError::Forbidden(format!(
+                "only an admin can create a token with the {} scope",
+                scope.as_str()
+            )));
+        }
     }
     if new.expires_at.is_some_and(|at| at <= Utc::now()) {
         return Err(AppError::validation(

@@ -137,7 +137,8 @@ impl AgentRunner {
         let new = NewRun {
             agent_name: request.agent.name.to_owned(),
             task: request.task.clone(),
-            task_id: request.task_id,
+            task_id: request.task_id.map(Into::into),
+            user_id: None,
             status: RunStatus::Queued,
             step: Some("Waiting for a worker".into()),
             metadata: Some(json!({ "runner": "builtin" })),

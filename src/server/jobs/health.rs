@@ -76,6 +76,7 @@ async fn probe_bus(scheduler: &Scheduler) -> Result<Option<f64>, AppError> {
                 agent_name: "runwire-health-probe".into(),
                 task: "health probe".into(),
                 task_id: None,
+                user_id: None,
                 status: RunStatus::InProgress,
                 step: None,
                 metadata: None,

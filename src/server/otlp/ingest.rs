@@ -95,6 +95,7 @@ async fn new_run(tx: &mut ScopedTx, trace: &TraceBatch) -> Result<AgentRun, AppE
         agent_name: trace.agent_name.clone(),
         task: trace.task.clone(),
         task_id: None,
+        user_id: None,
         status: RunStatus::InProgress,
         step: None,
         metadata: Some(Value::Object(trace.metadata.clone())),

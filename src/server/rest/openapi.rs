@@ -130,7 +130,13 @@ pub struct RunListParams {
     /// An agent name, exactly.
     #[param(max_length = 100, pattern = r"^[^\x00]*$")]
     agent: Option<String>,
-    task_id: Option<uuid::Uuid>,
+    /// A task id: a UUID, or the text runs were started with ("task_123").
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
+    task_id: Option<String>,
     /// Case-insensitive substring of agent, task or current step, or a run id prefix.
     #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     q: Option<String>,
@@ -166,7 +172,13 @@ pub struct ExportParams {
     /// An agent name, exactly.
     #[param(max_length = 100, pattern = r"^[^\x00]*$")]
     agent: Option<String>,
-    task_id: Option<uuid::Uuid>,
+    /// A task id: a UUID, or the text runs were started with ("task_123").
+    #[param(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+    )]
+    task_id: Option<String>,
     /// Case-insensitive substring of agent, task or current step, or a run id prefix.
     #[param(max_length = 200, pattern = r"^[^\x00]*$")]
     q: Option<String>,

@@ -8,6 +8,8 @@ use super::openapi::{
 use super::{parse_json, query, run_id, run_query, Caller, WriteRequest, BATCH_MAX_UPDATES};
 use crate::error::AppError;
 use crate::model::{AgentRun, EventPage, NewRun, RunPage, RunUpdate, SpanPage, SpanReport};
+use crate::server::auth::service;
+use crate::server::db::begin_scoped;
 use crate::server::publisher;
 use crate::server::state::AppState;
 use axum::extract::rejection::{PathRejection, QueryRejection};
@@ -35,7 +37,8 @@ enum Write {
     },
 }
 
-/// Performs a write in one transaction, honouring an Idempotency-Key.
+/// Performs a write in one transaction, honouring an Idempotency-Key, as the caller (or, for a
+/// service token, as the user whose run it is).
 async fn perform(
     state: &AppState,
     caller: &Caller,
@@ -43,7 +46,15 @@ async fn perform(
     write: Write,
 ) -> Result<Response, AppError> {
     let key = idempotency::key_from(&request.headers)?;
-    let mut tx = caller.begin(state).await?;
+    let principal = match &write {
+        Write::Create(new) => {
+            service::principal_for_user(&state.pool, &caller.0, new.user_id.as_deref()).await?
+        }
+        Write::Apply { run_id, .. } | Write::Spans { run_id, .. } => {
+            service::principal_for_run(&state.pool, &caller.0, *run_id).await?
+        }
+    };
+    let mut tx = begin_scoped(&state.pool, principal).await?;
     if let Some(key) = &key {
         let fingerprint =
             idempotency::fingerprint(request.method.as_str(), request.uri.path(), &request.body);

@@ -90,12 +90,12 @@ pub async fn insert(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, sqlx::E
                    metadata, tokens_in, tokens_out, cost_usd, created_at, started_at, completed_at,
                    updated_at, now() AS "read_at!""#,
         user_id,
-        new.task_id,
+        new.task_id.as_ref().map(|task| task.uuid),
         new.agent_name,
         new.task,
         new.status as RunStatus,
         new.step,
-        new.metadata,
+        new.stored_metadata(),
     )
     .fetch_one(tx.conn())
     .await?;
@@ -238,4 +238,11 @@ pub async fn save_span_totals(
     )
     .fetch_one(tx.conn())
     .await
+}
+
+/// Who owns run `id` (for a service token, which writes as the owner).
+pub async fn owner_of(tx: &mut ScopedTx, id: Uuid) -> Result<Option<Uuid>, sqlx::Error> {
+    sqlx::query_scalar!("SELECT user_id FROM agent_runs WHERE id = $1", id)
+        .fetch_optional(tx.conn())
+        .await
 }

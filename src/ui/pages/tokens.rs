@@ -47,7 +47,10 @@ pub fn TokensPage() -> impl IntoView {
                             let admin = Session::expect().info.await.ok()
                                 .and_then(|info| info.user)
                                 .is_some_and(|user| user.role == UserRole::Admin);
-                            admin.then(|| view! { <ScopeBox name="admin" scope=TokenScope::Admin checked=false/> })
+                            admin.then(|| view! {
+                                <ScopeBox name="admin" scope=TokenScope::Admin checked=false/>
+                                <ScopeBox name="any" scope=TokenScope::RunsWriteAny checked=false/>
+                            })
                         })}
                     </Transition>
                 </fieldset>
