@@ -78,19 +78,28 @@ test: build
 	$(MAKE) test-rust
 	$(MAKE) test-e2e
 
-## py-deps: a project-local venv with schemathesis (the OpenAPI fuzz, tests/fuzz.rs) and the official
+## py-deps: a project-local venv with schemathesis (the OpenAPI fuzz, tests/fuzz.rs), the official
 ## OpenTelemetry SDK with its OTLP/HTTP exporter (the foreign-client test, tests/otel_sdk.rs, and e2e)
+## and runwire's own package from clients/python
 VENV := $(CURDIR)/.venv
 SCHEMATHESIS_VERSION := 4.32.5
 OTEL_PYTHON_VERSION := 1.45.2
 PY_DEPS := $(VENV)/.installed-$(SCHEMATHESIS_VERSION)-$(OTEL_PYTHON_VERSION)
-py-deps: $(PY_DEPS)
+PY_CLIENT := $(VENV)/.runwire-client
+py-deps: $(PY_DEPS) $(PY_CLIENT)
 fuzz-deps: py-deps
 
 $(PY_DEPS):
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) \
 	  opentelemetry-sdk==$(OTEL_PYTHON_VERSION) opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)
+	@touch $@
+
+# runwire's own Python package, installed as a user would (`pip install ./clients/python`), again
+# whenever its sources change; the drop-in test (tests/python_agent.rs) imports it from the venv.
+$(PY_CLIENT): $(PY_DEPS) clients/python/pyproject.toml $(wildcard clients/python/runwire/*.py)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --force-reinstall --no-deps ./clients/python
+	@rm -rf clients/python/build clients/python/*.egg-info
 	@touch $@
 
 test-rust: py-deps

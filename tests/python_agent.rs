@@ -105,3 +105,71 @@ async fn the_example_agent_completes_its_run_with_all_events() {
     let span_events = log.iter().filter(|e| e.kind.is_span()).count();
     assert_eq!(span_events, 10, "a start and an end per span");
 }
+
+/// The publisher block of the system runwire replaces, verbatim but for its import
+/// (`examples/python/dropin_publisher.py`), with runwire's package installed from clients/python
+/// into the project venv and a service token: `user_456` is a runwire user's external id.
+#[tokio::test]
+async fn the_replaced_systems_publisher_block_runs_verbatim() {
+    let db = TestDb::new().await;
+    let backend = db.user("backend@example.com", UserRole::Admin).await;
+    let end_user = db.user("end-user@example.com", UserRole::User).await;
+    runwire::server::users::set_external_id(&db.pool, "end-user@example.com", "user_456")
+        .await
+        .unwrap();
+    let service = tokens::NewToken {
+        scopes: vec![runwire::model::TokenScope::RunsWriteAny],
+        ..tokens::NewToken::for_agent("backend")
+    };
+    let (_, token) = tokens::create(&db.pool, &backend, &service).await.unwrap();
+    let app = TestApp::start(db, None).await;
+    let python = concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/python/dropin_publisher.py"
+    );
+    let output = tokio::process::Command::new(python)
+        .arg(script)
+        .env("RUNWIRE_URL", app.url(""))
+        .env("RUNWIRE_TOKEN", &token)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .await
+        .expect("the venv's python runs (make py-deps)");
+    assert!(
+        output.status.success(),
+        "publisher failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_id: Uuid = String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+
+    let mut tx = app.db.scoped(&end_user).await;
+    let run = runs::get(&mut tx, run_id).await.unwrap().expect("the end user's run");
+    assert_eq!(run.user_id, end_user.id);
+    assert_eq!(run.agent_name, "orchestrator");
+    assert_eq!(run.status, RunStatus::Completed);
+    assert_eq!(run.metadata["task_ref"], "task_123");
+    assert_eq!(
+        run.task_id,
+        runwire::model::TaskId::parse("task_123").unwrap().uuid
+    );
+    assert_eq!(run.result.as_ref().unwrap()["answer"], "Refund issued");
+    let log = events::for_run(&mut tx, run_id, 0, 100).await.unwrap();
+    let steps: Vec<(RunEventKind, Option<&str>)> =
+        log.iter().map(|e| (e.kind, e.step.as_deref())).collect();
+    use RunEventKind::*;
+    assert_eq!(
+        steps,
+        vec![
+            (Started, None),
+            (Progress, Some("Routing task")),
+            (Status, Some("Verifying")),
+            (Completed, Some("Verifying"))
+        ]
+    );
+    assert_eq!(log[1].progress, Some(20.0));
+}

@@ -12,8 +12,11 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from runwire_client import RunwireClient, RunwireError  # noqa: E402
+try:
+    from runwire import RunwireClient, RunwireError  # pip install ./clients/python
+except ImportError:  # run from a checkout without installing it
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../clients/python"))
+    from runwire import RunwireClient, RunwireError  # noqa: E402
 
 
 def main():

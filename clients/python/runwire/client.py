@@ -1,6 +1,6 @@
-"""A dependency-free client for the runwire agent API (Python 3.8+, standard library only).
+"""The synchronous client of the runwire agent API (standard library only).
 
-    from runwire_client import RunwireClient
+    from runwire import RunwireClient
     client = RunwireClient("http://127.0.0.1:3000", token="rw_...")
     run = client.start_run("researcher", "Summarise the latest papers on RAG")
     client.update_progress(run["id"], 40, step="Reading papers")
@@ -55,10 +55,14 @@ class RunwireClient:
 
     # -- runs -------------------------------------------------------------------------------------
 
-    def start_run(self, agent_name, task, task_id=None, metadata=None, status="in_progress"):
+    def start_run(self, agent_name, task, task_id=None, metadata=None, status="in_progress", user_id=None):
+        """Starts a run. `task_id`: a UUID or any text ("task_123"); `user_id`: whose run it is, for a
+        service token (scope runs:write:any), by runwire id or external id."""
         body = {"agent_name": agent_name, "task": task, "status": status}
         if task_id is not None:
             body["task_id"] = str(task_id)
+        if user_id is not None:
+            body["user_id"] = str(user_id)
         if metadata is not None:
             body["metadata"] = metadata
         return self._write("/api/v1/runs", body)
