@@ -8,7 +8,9 @@ use common::ws::{Frame, LiveClient};
 use common::PublisherExt;
 use common::{principal, TestApp, TestDb};
 use rand::Rng;
-use runwire::model::{CurrentUser, LiveMessage, NewRun, RunFilter, RunStatus, RunUpdate, UserRole};
+use runwire::model::{
+    CurrentUser, LiveMessage, LiveRequest, NewRun, RunFilter, RunStatus, RunUpdate, UserRole,
+};
 use runwire::server::auth::tokens;
 use runwire::server::publisher::AgentEventPublisher;
 use std::time::Duration;
@@ -516,4 +518,62 @@ async fn sigterm_ends_open_live_sockets_and_stops_promptly() {
         client.next(Duration::from_secs(2)).await,
         Frame::Closed
     ));
+}
+
+/// A socket opened with no header (a browser on another site, which also brings this site's
+/// cookie): the token comes in the first message, the cookie never counts.
+async fn headerless(t: &Live, origin: &str) -> LiveClient {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/api/live_runs", t.app.addr)
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert("origin", origin.parse().unwrap());
+    headers.insert("cookie", "runwire_session=stolen".parse().unwrap());
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    LiveClient::from_socket(socket)
+}
+
+#[tokio::test]
+async fn a_client_without_headers_authenticates_in_its_first_message() {
+    let t = live().await;
+    let mut client = headerless(&t, "https://app.example.org").await;
+    client
+        .send(&LiveRequest::Authenticate {
+            token: t.alice_token.clone(),
+        })
+        .await;
+    client
+        .send(&LiveRequest::Subscribe {
+            filter: RunFilter::default(),
+            after_event_id: 0,
+        })
+        .await;
+    let bobs = start_run(&t.publisher, &t.bob, "bobs").await;
+    let alices = start_run(&t.publisher, &t.alice, "alices").await;
+    let _ = bobs;
+    match client.next(WAIT).await {
+        Frame::Event(event, _) => assert_eq!(event.run_id, alices, "only alice's run"),
+        other => panic!("expected alice's event, got {other:?}"),
+    }
+
+    // a wrong token, or a subscription with no token: an error, and the socket closes
+    for first in [
+        LiveRequest::Authenticate {
+            token: "rw_not-a-token".into(),
+        },
+        LiveRequest::Subscribe {
+            filter: RunFilter::default(),
+            after_event_id: 0,
+        },
+    ] {
+        let mut client = headerless(&t, "https://evil.example").await;
+        client.send(&first).await;
+        match client.next(WAIT).await {
+            Frame::Message(LiveMessage::Error { message }) => {
+                assert!(message.contains("sign in"), "{message}")
+            }
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
 }

@@ -148,7 +148,10 @@ async fn the_replaced_systems_publisher_block_runs_verbatim() {
         .unwrap();
 
     let mut tx = app.db.scoped(&end_user).await;
-    let run = runs::get(&mut tx, run_id).await.unwrap().expect("the end user's run");
+    let run = runs::get(&mut tx, run_id)
+        .await
+        .unwrap()
+        .expect("the end user's run");
     assert_eq!(run.user_id, end_user.id);
     assert_eq!(run.agent_name, "orchestrator");
     assert_eq!(run.status, RunStatus::Completed);

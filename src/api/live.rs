@@ -12,16 +12,24 @@ pub async fn live_runs(
 ) -> Result<BoxedStream<LiveFrame, AppError>, AppError> {
     use crate::server::auth::Scope;
     use crate::server::live::{self, Subscriber, OUTBOUND_FRAMES};
-    let identity = super::ssr::require_scope(Scope::RunsRead)?;
     let state = super::ssr::state();
     let (tx, rx) = futures::channel::mpsc::channel(OUTBOUND_FRAMES);
     let input: std::pin::Pin<
         Box<dyn futures::Stream<Item = Result<LiveRequest, AppError>> + Send>,
     > = input.into();
-    let subscriber = Subscriber {
-        principal: identity.principal(),
-        credential: identity.credential.clone(),
-    };
-    tokio::spawn(live::serve(state.live_service(), subscriber, input, tx));
+    match super::ssr::require_scope(Scope::RunsRead) {
+        Ok(identity) => {
+            let subscriber = Subscriber {
+                principal: identity.principal(),
+                credential: identity.credential.clone(),
+            };
+            tokio::spawn(live::serve(state.live_service(), subscriber, input, tx));
+        }
+        // no cookie or header: the first message may carry a token
+        Err(AppError::Unauthorized) => {
+            tokio::spawn(live::serve_authenticating(state.live_service(), input, tx));
+        }
+        Err(err) => return Err(err),
+    }
     Ok(rx.into())
 }

@@ -15,6 +15,9 @@ pub const LIVE_SOCKETS_PER_USER: usize = 20;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LiveRequest {
+    /// The first message of a client that cannot set headers on its socket (a browser on another
+    /// site): its API token, never in the URL. Then it subscribes.
+    Authenticate { token: String },
     /// The first message: what to watch, and the last event id already seen (0: none).
     Subscribe {
         filter: RunFilter,

@@ -421,8 +421,8 @@ impl AgentRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use uuid::Uuid;
     use chrono::TimeZone;
+    use uuid::Uuid;
 
     fn run(status: RunStatus, progress: f32) -> AgentRun {
         let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();

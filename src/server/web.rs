@@ -153,6 +153,9 @@ pub async fn client_addr(
     next.run(request).await
 }
 
+/// The live WebSocket server function's path.
+const LIVE_PATH: &str = "/api/live_runs";
+
 /// Refuses a request that could ride on a visitor's cookie from another site: any request but a
 /// plain read (and the live WebSocket's upgrade, which is a GET) must come from a page of this site.
 /// A browser says where a request comes from in `Origin` (and `Sec-Fetch-Site`); a request with
@@ -160,7 +163,7 @@ pub async fn client_addr(
 /// cookie's authority and pass. This covers the sign-in and sign-up forms too (login CSRF).
 pub async fn refuse_cross_site(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let headers = request.headers();
@@ -187,6 +190,11 @@ pub async fn refuse_cross_site(
         },
     };
     if same_site {
+        next.run(request).await
+    } else if upgrade && request.uri().path() == LIVE_PATH {
+        // A page of another site may watch runs live with an API token it sends in the socket's
+        // first message; a cookie of this site never counts there.
+        request.headers_mut().remove(header::COOKIE);
         next.run(request).await
     } else {
         AppError::Forbidden(

@@ -153,23 +153,8 @@ async fn resolve(
             .to_str()
             .ok()
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty() && t.len() <= 200)
             .ok_or(AppError::Unauthorized)?;
-        let found = tokens::find_user(pool, token)
-            .await?
-            .ok_or(AppError::Unauthorized)?;
-        return Ok(Some(Identity {
-            user: found.user,
-            via: AuthMethod::ApiToken {
-                token_id: found.token_id,
-            },
-            scopes: found.scopes,
-            credential: Credential {
-                key: Arc::from(format!("t:{}", found.token_id)),
-                expires_at: found.expires_at,
-            },
-        }));
+        return token_identity(pool, token).await.map(Some);
     }
     let Some(token) = headers
         .get_all(header::COOKIE)
@@ -190,6 +175,27 @@ async fn resolve(
                 expires_at: Some(expires_at),
             },
         }))
+}
+
+/// The caller an API token names; 401 for anything but a live token.
+pub async fn token_identity(pool: &PgPool, token: &str) -> Result<Identity, AppError> {
+    let token = Some(token.trim())
+        .filter(|t| !t.is_empty() && t.len() <= 200)
+        .ok_or(AppError::Unauthorized)?;
+    let found = tokens::find_user(pool, token)
+        .await?
+        .ok_or(AppError::Unauthorized)?;
+    Ok(Identity {
+        user: found.user,
+        via: AuthMethod::ApiToken {
+            token_id: found.token_id,
+        },
+        scopes: found.scopes,
+        credential: Credential {
+            key: Arc::from(format!("t:{}", found.token_id)),
+            expires_at: found.expires_at,
+        },
+    })
 }
 
 /// Whether a credential is still accepted: for a live socket that may have missed a notice.

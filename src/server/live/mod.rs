@@ -60,7 +60,10 @@ pub struct Subscriber {
 }
 
 mod credentials;
+mod first_frame;
 mod sockets;
+
+pub use first_frame::serve_authenticating;
 
 use credentials::credential_still_good;
 pub use sockets::{OpenSockets, SocketSlot};
@@ -135,7 +138,7 @@ where
                 filter,
                 after_event_id,
             }))) => (filter, after_event_id),
-            Ok(Some(Ok(LiveRequest::Ping))) => {
+            Ok(Some(Ok(LiveRequest::Ping | LiveRequest::Authenticate { .. }))) => {
                 return self
                     .refuse("subscribe first: the first message must be a subscription")
                     .await
@@ -231,7 +234,7 @@ where
                 },
                 request = self.input.next() => match request {
                     Some(Ok(LiveRequest::Ping)) => heard_from_client = Instant::now(),
-                    Some(Ok(LiveRequest::Subscribe { .. })) => {
+                    Some(Ok(LiveRequest::Subscribe { .. } | LiveRequest::Authenticate { .. })) => {
                         let message = "already subscribed: open a new connection for another view";
                         return self.refuse(message).await;
                     }
@@ -357,7 +360,7 @@ where
     }
 
     /// Sends a final error, then lingers (see [`Connection::linger`]).
-    async fn refuse(&mut self, message: &str) {
+    pub(super) async fn refuse(&mut self, message: &str) {
         let error = LiveMessage::Error {
             message: message.to_owned(),
         };
