@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site site-release test test-rust py-deps fuzz-deps test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
+.PHONY: help tools run build server site site-release test test-rust py-deps fuzz-deps ts-client test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -102,7 +102,11 @@ $(PY_CLIENT): $(PY_DEPS) clients/python/pyproject.toml $(wildcard clients/python
 	@rm -rf clients/python/build clients/python/*.egg-info
 	@touch $@
 
-test-rust: py-deps
+## ts-client: the TypeScript client (clients/typescript) compiled to dist/, for its tests in test-rust
+ts-client:
+	@cd clients/typescript && { [ -d node_modules/typescript ] || npm ci --no-audit --no-fund; } && npx tsc -p .
+
+test-rust: py-deps ts-client
 	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
 	  rm -rf $(TEST_DATA); \
 	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr
