@@ -132,16 +132,10 @@ async fn rest(app: &TestApp, token: &str) -> f64 {
 
 /// An exporter's batch: 100 ended LLM calls of `trace`, span `n` under span `n / 10`.
 fn export_of(trace: [u8; 16], first: usize) -> Vec<u8> {
-    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-    use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
-    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use common::otlp::{export, int, now_nanos, text};
+    use opentelemetry_proto::tonic::trace::v1::Span;
     use prost::Message;
-    let attr = |key: &str, value: Any| KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        key_strindex: 0,
-    };
-    let start = chrono::Utc::now().timestamp_nanos_opt().unwrap() as u64 - 60_000_000_000;
+    let start = now_nanos() - 60_000_000_000;
     let id = |n: usize| (n as u64 + 1).to_be_bytes().to_vec();
     let spans = (first..first + BATCH)
         .map(|n| Span {
@@ -153,35 +147,20 @@ fn export_of(trace: [u8; 16], first: usize) -> Vec<u8> {
             start_time_unix_nano: start,
             end_time_unix_nano: start + 1_000_000_000,
             attributes: vec![
-                attr("gen_ai.operation.name", Any::StringValue("chat".into())),
-                attr(
-                    "gen_ai.request.model",
-                    Any::StringValue("gpt-4o-mini".into()),
-                ),
-                attr("gen_ai.usage.input_tokens", Any::IntValue(1000)),
-                attr("gen_ai.usage.output_tokens", Any::IntValue(200)),
-                attr(
-                    "gen_ai.input.messages",
-                    Any::StringValue("Summarise the findings so far.".into()),
-                ),
-                attr(
+                text("gen_ai.operation.name", "chat"),
+                text("gen_ai.request.model", "gpt-4o-mini"),
+                int("gen_ai.usage.input_tokens", 1000),
+                int("gen_ai.usage.output_tokens", 200),
+                text("gen_ai.input.messages", "Summarise the findings so far."),
+                text(
                     "gen_ai.output.messages",
-                    Any::StringValue("Three findings, one open question.".into()),
+                    "Three findings, one open question.",
                 ),
             ],
             ..Span::default()
         })
         .collect();
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            ..ResourceSpans::default()
-        }],
-    }
-    .encode_to_vec()
+    export(vec![], spans).encode_to_vec()
 }
 
 async fn otlp(app: &TestApp, token: &str) -> f64 {

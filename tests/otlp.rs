@@ -6,13 +6,13 @@
 mod common;
 
 use common::api::{api, api_with_limit, Api};
+use common::otlp::{export, int, now_nanos, text};
 use common::ws::{Frame, LiveClient};
 use opentelemetry_proto::tonic::collector::trace::v1::{
     ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
-use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
-use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Status};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::trace::v1::{Span, Status};
 use prost::Message;
 use reqwest::StatusCode;
 use runwire::model::{
@@ -24,26 +24,6 @@ use std::time::Duration;
 use uuid::Uuid;
 
 const PROTOBUF: &str = "application/x-protobuf";
-
-fn now_nanos() -> u64 {
-    chrono::Utc::now().timestamp_nanos_opt().unwrap() as u64
-}
-
-fn attr(key: &str, value: Any) -> KeyValue {
-    KeyValue {
-        key: key.to_owned(),
-        value: Some(AnyValue { value: Some(value) }),
-        key_strindex: 0,
-    }
-}
-
-fn text(key: &str, value: &str) -> KeyValue {
-    attr(key, Any::StringValue(value.to_owned()))
-}
-
-fn int(key: &str, value: i64) -> KeyValue {
-    attr(key, Any::IntValue(value))
-}
 
 fn span(
     trace: [u8; 16],
@@ -62,22 +42,6 @@ fn span(
         end_time_unix_nano: start + 250_000_000,
         attributes,
         ..Span::default()
-    }
-}
-
-fn export(resource: Vec<KeyValue>, spans: Vec<Span>) -> ExportTraceServiceRequest {
-    ExportTraceServiceRequest {
-        resource_spans: vec![ResourceSpans {
-            resource: Some(Resource {
-                attributes: resource,
-                ..Resource::default()
-            }),
-            scope_spans: vec![ScopeSpans {
-                spans,
-                ..ScopeSpans::default()
-            }],
-            schema_url: String::new(),
-        }],
     }
 }
 

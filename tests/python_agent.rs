@@ -24,22 +24,11 @@ async fn the_example_agent_completes_its_run_with_all_events() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/python/example_agent.py"
     );
-    let output = tokio::process::Command::new("python3")
+    let mut command = tokio::process::Command::new("python3");
+    command
         .arg(script)
-        .args(["--url", &app.url(""), "--token", &token, "--delay", "0"])
-        .output()
-        .await
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "agent failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run_id: Uuid = String::from_utf8(output.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+        .args(["--url", &app.url(""), "--token", &token, "--delay", "0"]);
+    let run_id = run_id_printed_by(command).await;
 
     let mut tx = app.db.scoped(&user).await;
     let run = runs::get(&mut tx, run_id).await.unwrap().unwrap();
@@ -128,24 +117,13 @@ async fn the_replaced_systems_publisher_block_runs_verbatim() {
         env!("CARGO_MANIFEST_DIR"),
         "/examples/python/dropin_publisher.py"
     );
-    let output = tokio::process::Command::new(python)
+    let mut command = tokio::process::Command::new(python);
+    command
         .arg(script)
         .env("RUNWIRE_URL", app.url(""))
         .env("RUNWIRE_TOKEN", &token)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .await
-        .expect("the venv's python runs (make py-deps)");
-    assert!(
-        output.status.success(),
-        "publisher failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let run_id: Uuid = String::from_utf8(output.stdout)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+        .current_dir(std::env::temp_dir());
+    let run_id = run_id_printed_by(command).await;
 
     let mut tx = app.db.scoped(&end_user).await;
     let run = runs::get(&mut tx, run_id)
@@ -175,4 +153,19 @@ async fn the_replaced_systems_publisher_block_runs_verbatim() {
         ]
     );
     assert_eq!(log[1].progress, Some(20.0));
+}
+
+/// Runs a Python script that reports a run and prints its id; the id.
+async fn run_id_printed_by(mut command: tokio::process::Command) -> Uuid {
+    let output = command.output().await.expect("python runs (make py-deps)");
+    assert!(
+        output.status.success(),
+        "the script failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{agent, TestApp, TestDb};
+use common::api::Api;
+use common::{TestApp, TestDb};
 use reqwest::{Method, StatusCode};
 use runwire::model::{AgentRun, TaskId, TokenScope, UserRole};
 use runwire::server::auth::tokens::{self, NewToken};
@@ -12,7 +13,7 @@ use runwire::server::users;
 use serde_json::{json, Value};
 
 struct World {
-    app: TestApp,
+    api: Api,
     service: String,
     alice: String,
     bob: String,
@@ -52,7 +53,11 @@ async fn world() -> World {
     let [alice_token, bob_token] = <[String; 2]>::try_from(own).unwrap();
     World {
         alice_id: alice.id,
-        app: TestApp::start(db, None).await,
+        api: Api {
+            app: TestApp::start(db, None).await,
+            token: alice_token.clone(),
+            other_token: bob_token.clone(),
+        },
         service,
         alice: alice_token,
         bob: bob_token,
@@ -67,17 +72,7 @@ impl World {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let mut request = agent()
-            .request(method, self.app.url(path))
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
+        self.api.send_as(token, method, path, body, None).await
     }
 
     async fn runs_of(&self, token: &str) -> Vec<AgentRun> {
