@@ -16,6 +16,8 @@ pub struct RunFilter {
     /// Only runs that have not finished.
     pub active_only: bool,
     pub agent_name: Option<String>,
+    /// A UUID, or the text runs were started with ("task_123"), which names the same UUID.
+    #[serde(deserialize_with = "super::task::task_uuid")]
     pub task_id: Option<Uuid>,
     pub run_id: Option<Uuid>,
     /// Case-insensitive substring of agent name, task or current step, or a run id prefix.

@@ -63,6 +63,13 @@ impl<'de> Deserialize<'de> for TaskId {
     }
 }
 
+/// A task id field that holds the UUID: a UUID, or text mapped as [`TaskId::parse`] maps it.
+pub fn task_uuid<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Uuid>, D::Error> {
+    Option::<TaskId>::deserialize(deserializer).map(|task| task.map(|task| task.uuid))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +92,12 @@ mod tests {
         let json = serde_json::to_string(&a).unwrap();
         assert_eq!(json, "\"task_123\"");
         assert_eq!(serde_json::from_str::<TaskId>(&json).unwrap(), a);
+        // a filter names the task by either
+        let filter: crate::model::RunFilter =
+            serde_json::from_str(r#"{"task_id": "task_123"}"#).unwrap();
+        assert_eq!(filter.task_id, Some(a.uuid));
+        let filter: crate::model::RunFilter =
+            serde_json::from_str(&format!(r#"{{"task_id": "{uuid}"}}"#)).unwrap();
+        assert_eq!(filter.task_id, Some(uuid));
     }
 }
