@@ -113,6 +113,9 @@ pub struct RunCursor {
     pub id: Uuid,
 }
 
+/// The end of 9999 in microseconds: the latest time a cursor may name.
+const CURSOR_LATEST_MICROS: i64 = 253_402_300_799_999_999;
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed cursor: pass back the next_cursor of a previous page unchanged")]
 pub struct MalformedCursor;
@@ -156,15 +159,26 @@ impl RunCursor {
             _ => (RunSort::Newest, text),
         };
         let (key, id) = rest.split_once('_').ok_or(MalformedCursor)?;
-        let cursor = RunCursor {
-            sort,
-            key: key.parse().map_err(|_| MalformedCursor)?,
-            id: Uuid::try_parse(id).map_err(|_| MalformedCursor)?,
-        };
-        if sort != RunSort::Longest && cursor.created_at().is_none() {
+        // at most 18 digits (the documented pattern), negative only for a duration
+        let digits = key
+            .strip_prefix('-')
+            .filter(|_| sort == RunSort::Longest)
+            .unwrap_or(key);
+        if digits.is_empty() || digits.len() > 18 || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(MalformedCursor);
         }
-        Ok(cursor)
+        let key: i64 = key.parse().map_err(|_| MalformedCursor)?;
+        // past any run: a creation time up to 9999 (where PostgreSQL's range ends), a duration of
+        // at least -1 (running)
+        let key = match sort {
+            RunSort::Newest | RunSort::Oldest => key.min(CURSOR_LATEST_MICROS),
+            RunSort::Longest => key.max(-1),
+        };
+        Ok(RunCursor {
+            sort,
+            key,
+            id: Uuid::try_parse(id).map_err(|_| MalformedCursor)?,
+        })
     }
 }
 
@@ -205,9 +219,20 @@ mod tests {
             "9223372036854775807_00000000000000000000000000000000",
             "o_00000000000000000000000000000000",
             "l12",
+            // a time before 1970, more than 18 digits
+            "-0857217345205860213_5c2f686b72d05f107d57d37a48cb6ea3",
+            "o-5_5c2f686b72d05f107d57d37a48cb6ea3",
+            "l1234567890123456789_5c2f686b72d05f107d57d37a48cb6ea3",
         ] {
             assert_eq!(RunCursor::decode(bad), Err(MalformedCursor), "{bad}");
         }
+        // past any run: a time after 9999 (which PostgreSQL cannot hold), a duration below -1
+        let late =
+            RunCursor::decode("o999999999999999999_5c2f686b72d05f107d57d37a48cb6ea3").unwrap();
+        assert_eq!(late.key, CURSOR_LATEST_MICROS);
+        assert!(late.created_at().is_some());
+        let short = RunCursor::decode("l-7_5c2f686b72d05f107d57d37a48cb6ea3").unwrap();
+        assert_eq!(short.key, -1);
     }
 
     use super::*;

@@ -81,7 +81,7 @@ pub struct NewRun {
     /// A UUID, or any other text of up to 200 characters ("task_123"), which maps to the same UUID
     /// every time and is kept on the run as `metadata.task_ref`.
     #[serde(default)]
-    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"))]
+    #[cfg_attr(feature = "ssr", schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"))]
     pub task_id: Option<TaskId>,
     /// Whose run it is: unset, the token's own user. A service token (scope `runs:write:any`) may
     /// name any user, by runwire id or by the external id an admin gave them.
@@ -91,7 +91,7 @@ pub struct NewRun {
         schema(
             min_length = 1,
             max_length = 200,
-            pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+            pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
         )
     )]
     pub user_id: Option<String>,

@@ -134,7 +134,7 @@ pub struct RunListParams {
     #[param(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     task_id: Option<String>,
     /// Case-insensitive substring of agent, task or current step, or a run id prefix.
@@ -145,7 +145,7 @@ pub struct RunListParams {
     search: Option<String>,
     sort: Option<crate::model::RunSort>,
     /// The `next_cursor` of the previous page of the same sort.
-    #[param(pattern = r"^([ol]?-?[0-9]{1,19}_[0-9a-f]{32})?$")]
+    #[param(pattern = r"^((o?[0-9]{1,18}|l-?[0-9]{1,18})_[0-9a-f]{32})?$")]
     cursor: Option<String>,
     /// Runs per page.
     #[param(minimum = 1, maximum = 200)]
@@ -176,7 +176,7 @@ pub struct ExportParams {
     #[param(
         min_length = 1,
         max_length = 200,
-        pattern = r"^[^\x00-\x1f]*\S[^\x00-\x1f]*$"
+        pattern = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
     )]
     task_id: Option<String>,
     /// Case-insensitive substring of agent, task or current step, or a run id prefix.
