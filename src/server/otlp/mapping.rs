@@ -4,11 +4,16 @@
 //! is kept on the span. Pure: nothing here reads the database or the clock.
 
 use super::attributes::{self, amount, content, count, text};
-use crate::model::{SpanKind, SpanReport, SpanStatus, SPAN_ATTRIBUTES_MAX_BYTES};
-use chrono::{DateTime, TimeZone, Utc};
+use super::conventions::{
+    kind_of, AGENT_NAME, CACHE_READ_TOKENS, COST, INPUT, INPUT_TOKENS, MODEL, OUTPUT,
+    OUTPUT_TOKENS, REASONING_TOKENS, SESSION,
+};
+use super::otel_fields::{annotate, error_text, id_hex, timestamp};
+use crate::model::{SpanReport, SpanStatus, SPAN_ATTRIBUTES_MAX_BYTES};
+use chrono::{DateTime, Utc};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{span, status::StatusCode, Span as OtelSpan};
-use serde_json::{json, Map, Value};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span as OtelSpan};
+use serde_json::{Map, Value};
 use std::collections::HashMap;
 use uuid::Uuid;
 
@@ -16,60 +21,8 @@ use uuid::Uuid;
 pub const RUN_ID_ATTRIBUTE: &str = "runwire.run_id";
 /// What names a run's agent when no span does.
 pub const FALLBACK_AGENT: &str = "opentelemetry";
-/// Span events and links kept on a span (under `otel.events`, `otel.links`); the rest are counted.
-const EVENTS_KEPT: usize = 32;
 const AGENT_NAME_MAX_CHARS: usize = 100;
 const SPAN_NAME_MAX_CHARS: usize = 200;
-/// Timestamps before this (2000-01-01) are a zero or a unit mistake, not a span.
-const EARLIEST_NANOS: u64 = 946_684_800_000_000_000;
-
-const AGENT_NAME: &[&str] = &["gen_ai.agent.name", "agent.name"];
-const MODEL: &[&str] = &[
-    "gen_ai.request.model",
-    "gen_ai.response.model",
-    "llm.model_name",
-    "llm.request.model",
-];
-const INPUT_TOKENS: &[&str] = &[
-    "gen_ai.usage.input_tokens",
-    "gen_ai.usage.prompt_tokens",
-    "llm.token_count.prompt",
-    "llm.usage.prompt_tokens",
-];
-const OUTPUT_TOKENS: &[&str] = &[
-    "gen_ai.usage.output_tokens",
-    "gen_ai.usage.completion_tokens",
-    "llm.token_count.completion",
-    "llm.usage.completion_tokens",
-];
-const CACHE_READ_TOKENS: &[&str] = &[
-    "gen_ai.usage.cache_read.input_tokens",
-    "gen_ai.usage.cache_read_input_tokens",
-    "gen_ai.usage.input_tokens.cached",
-    "llm.token_count.prompt_details.cache_read",
-];
-const REASONING_TOKENS: &[&str] = &[
-    "gen_ai.usage.reasoning.output_tokens",
-    "gen_ai.usage.output_tokens.reasoning",
-    "llm.token_count.completion_details.reasoning",
-];
-const COST: &[&str] = &["gen_ai.usage.cost", "llm.cost.total"];
-/// Content moves from the attributes into the span's previews.
-const INPUT: &[&str] = &[
-    "gen_ai.input.messages",
-    "gen_ai.prompt",
-    "gen_ai.tool.call.arguments",
-    "input.value",
-    "traceloop.entity.input",
-];
-const OUTPUT: &[&str] = &[
-    "gen_ai.output.messages",
-    "gen_ai.completion",
-    "gen_ai.tool.call.result",
-    "output.value",
-    "traceloop.entity.output",
-];
-const SESSION: &[&str] = &["gen_ai.conversation.id", "session.id"];
 
 /// The spans of one trace in an export, ready to record in its run.
 #[derive(Debug, PartialEq)]
@@ -369,189 +322,12 @@ fn map_span(
     Ok((report, facts))
 }
 
-/// The span's kind by its operation (GenAI conventions), its OpenInference or OpenLLMetry kind, or
-/// the attributes an LLM or tool call carries; a root span is the agent.
-fn kind_of(attributes: &Map<String, Value>, operation: Option<&str>, is_root: bool) -> SpanKind {
-    let by_operation = match operation {
-        Some("chat" | "text_completion" | "generate_content" | "embeddings" | "completion") => {
-            Some(SpanKind::Llm)
-        }
-        Some("execute_tool") => Some(SpanKind::Tool),
-        Some("invoke_agent" | "create_agent") => Some(SpanKind::Agent),
-        _ => None,
-    };
-    let by_openinference =
-        text(attributes, &["openinference.span.kind"]).and_then(|kind| {
-            match kind.to_ascii_uppercase().as_str() {
-                "LLM" | "EMBEDDING" => Some(SpanKind::Llm),
-                "TOOL" => Some(SpanKind::Tool),
-                "AGENT" => Some(SpanKind::Agent),
-                "RETRIEVER" | "RERANKER" => Some(SpanKind::Retrieval),
-                "CHAIN" => Some(SpanKind::Step),
-                _ => None,
-            }
-        });
-    let by_traceloop = text(attributes, &["traceloop.span.kind"]).and_then(|kind| match kind {
-        "workflow" | "agent" => Some(SpanKind::Agent),
-        "task" => Some(SpanKind::Step),
-        "tool" => Some(SpanKind::Tool),
-        _ => None,
-    });
-    let by_attributes = if text(attributes, &["llm.request.type"]).is_some()
-        || (text(attributes, &["gen_ai.system", "gen_ai.provider.name"]).is_some()
-            && text(attributes, MODEL).is_some())
-    {
-        Some(SpanKind::Llm)
-    } else if text(attributes, &["gen_ai.tool.name", "tool.name"]).is_some() {
-        Some(SpanKind::Tool)
-    } else {
-        None
-    };
-    by_operation
-        .or(by_openinference)
-        .or(by_traceloop)
-        .or(by_attributes)
-        .unwrap_or(if is_root {
-            SpanKind::Agent
-        } else {
-            SpanKind::Custom
-        })
-}
-
-/// An id as lowercase hex, when it has its length and is not all zero.
-fn id_hex(bytes: &[u8], len: usize) -> Option<String> {
-    (bytes.len() == len && bytes.iter().any(|b| *b != 0)).then(|| hex(bytes))
-}
-
-/// A span time, when it is one: not zero, not before 2000, not more than a day ahead of now.
-fn timestamp(nanos: u64, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    if nanos < EARLIEST_NANOS {
-        return None;
-    }
-    let at = Utc.timestamp_nanos(i64::try_from(nanos).ok()?);
-    (at <= now + chrono::Duration::days(1)).then_some(at)
-}
-
 fn take_content(attributes: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
     let found = content(attributes, keys)?;
     if let Some(key) = keys.iter().find(|key| attributes.contains_key(**key)) {
         attributes.remove(*key);
     }
     Some(found)
-}
-
-/// A failed span's error: its status message, else its exception event, else a plain word.
-fn error_text(otel: &OtelSpan) -> String {
-    if let Some(message) = otel
-        .status
-        .as_ref()
-        .map(|s| s.message.trim())
-        .filter(|m| !m.is_empty())
-    {
-        return message.replace('\0', "\u{FFFD}");
-    }
-    otel.events
-        .iter()
-        .filter(|event| event.name == "exception")
-        .find_map(|event| {
-            let attributes = attributes::to_json(&event.attributes);
-            let kind = text(&attributes, &["exception.type"]);
-            let message = text(&attributes, &["exception.message"]);
-            match (kind, message) {
-                (Some(kind), Some(message)) => Some(format!("{kind}: {message}")),
-                (kind, message) => kind.or(message).map(str::to_owned),
-            }
-        })
-        .unwrap_or_else(|| "error".to_owned())
-}
-
-/// What OTLP says of a span beside its attributes, kept under `otel.*`.
-fn annotate(
-    attributes: &mut Map<String, Value>,
-    otel: &OtelSpan,
-    scope: Option<&opentelemetry_proto::tonic::common::v1::InstrumentationScope>,
-    failed: bool,
-) {
-    let kind = span::SpanKind::try_from(otel.kind).unwrap_or(span::SpanKind::Unspecified);
-    if kind != span::SpanKind::Unspecified {
-        let name = kind
-            .as_str_name()
-            .trim_start_matches("SPAN_KIND_")
-            .to_ascii_lowercase();
-        attributes.insert("otel.span_kind".into(), Value::from(name));
-    }
-    if let Some(scope) = scope.filter(|s| !s.name.is_empty()) {
-        attributes.insert("otel.scope.name".into(), Value::from(scope.name.as_str()));
-        if !scope.version.is_empty() {
-            attributes.insert(
-                "otel.scope.version".into(),
-                Value::from(scope.version.as_str()),
-            );
-        }
-    }
-    if !failed {
-        if let Some(message) = otel
-            .status
-            .as_ref()
-            .map(|s| s.message.trim())
-            .filter(|m| !m.is_empty())
-        {
-            attributes.insert("otel.status_message".into(), Value::from(message));
-        }
-    }
-    if !otel.events.is_empty() {
-        let events: Vec<Value> = otel
-            .events
-            .iter()
-            .take(EVENTS_KEPT)
-            .map(|event| {
-                json!({
-                    "name": event.name,
-                    "time": Utc.timestamp_nanos(i64::try_from(event.time_unix_nano).unwrap_or(0)),
-                    "attributes": attributes::to_json(&event.attributes),
-                })
-            })
-            .collect();
-        attributes.insert("otel.events".into(), Value::from(events));
-    }
-    if !otel.links.is_empty() {
-        let links: Vec<Value> = otel
-            .links
-            .iter()
-            .take(EVENTS_KEPT)
-            .map(|link| {
-                json!({
-                    "trace_id": hex(&link.trace_id),
-                    "span_id": hex(&link.span_id),
-                    "attributes": attributes::to_json(&link.attributes),
-                })
-            })
-            .collect();
-        attributes.insert("otel.links".into(), Value::from(links));
-    }
-    let dropped = [
-        (
-            "otel.dropped_attributes_count",
-            otel.dropped_attributes_count as usize,
-        ),
-        (
-            "otel.dropped_events_count",
-            otel.dropped_events_count as usize + otel.events.len().saturating_sub(EVENTS_KEPT),
-        ),
-        (
-            "otel.dropped_links_count",
-            otel.dropped_links_count as usize + otel.links.len().saturating_sub(EVENTS_KEPT),
-        ),
-    ];
-    for (key, count) in dropped {
-        if count > 0 {
-            attributes.insert(key.into(), Value::from(count));
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// At most `max` characters of `text`.

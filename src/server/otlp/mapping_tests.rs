@@ -1,4 +1,6 @@
 use super::*;
+use crate::model::SpanKind;
+use chrono::TimeZone;
 use opentelemetry_proto::tonic::common::v1::{any_value::Value as Any, AnyValue, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{span::Event, ResourceSpans, ScopeSpans, Status};

@@ -5,8 +5,10 @@
 //! the one write path (publisher -> log -> NOTIFY -> hub -> sockets) as `span_*` events.
 
 mod attributes;
+mod conventions;
 mod ingest;
 pub mod mapping;
+mod otel_fields;
 mod wire;
 
 use crate::error::AppError;
