@@ -41,9 +41,9 @@ pub use price::{ModelPrice, PriceTable, TokenUse};
 pub use query::{QueryProblem, RunQuery, ACTIVE_CHOICE, RUN_QUERY_PARAMETERS};
 pub use run::{format_duration, AgentRun, VerificationAttempt};
 pub use span::{
-    preview, span_of_event, Span, SpanChange, SpanEventTotals, SpanKind, SpanPage, SpanReport,
-    SpanStatus, SPANS_PER_RUN_MAX, SPAN_ATTRIBUTES_MAX_BYTES, SPAN_BATCH_MAX, SPAN_ID_MAX_CHARS,
-    SPAN_PAGE_MAX, SPAN_PREVIEW_MAX_CHARS,
+    preview, span_of_event, whole, Span, SpanChange, SpanEventTotals, SpanKind, SpanPage,
+    SpanReport, SpanStatus, SPANS_PER_RUN_MAX, SPAN_ATTRIBUTES_MAX_BYTES, SPAN_BATCH_MAX,
+    SPAN_ID_MAX_CHARS, SPAN_PAGE_MAX, SPAN_PREVIEW_MAX_CHARS,
 };
 pub use stats::{
     DashboardSummary, RunStats, RunTrend, StatsWindow, TrendBucket, TrendPoint, UsageRow,

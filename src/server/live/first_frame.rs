@@ -2,10 +2,10 @@
 //! never used across sites) says who it is in its first message, `authenticate` with an API token,
 //! and never in the URL, where proxies and logs would keep it. Then the socket is served as any other.
 
-use super::{serve, LiveService, Out, Subscriber, LINGER};
-use crate::model::{LiveFrame, LiveMessage, LiveRequest};
+use super::{refuse, serve, LiveService, Out, Subscriber};
+use crate::model::LiveRequest;
 use crate::server::auth::{self, Scope};
-use futures::{SinkExt, Stream, StreamExt};
+use futures::{Stream, StreamExt};
 
 /// Serves a socket that arrived with no identity: its first message must carry a token that may
 /// read runs, in time; anything else is answered with an error and the socket closes.
@@ -40,9 +40,5 @@ where
         Ok(None) => return,
         Err(_) => "no authentication received in time".to_owned(),
     };
-    let error = LiveMessage::Error { message: refusal };
-    let _ = out.send(Ok(LiveFrame::of(&error))).await;
-    // read what the client still sends for a moment, so closing does not reset the connection
-    // before it has read the error
-    let _ = tokio::time::timeout(LINGER, async { while input.next().await.is_some() {} }).await;
+    refuse(&mut out, &mut input, &refusal).await;
 }

@@ -359,22 +359,36 @@ where
         self.linger().await;
     }
 
-    /// Sends a final error, then lingers (see [`Connection::linger`]).
-    pub(super) async fn refuse(&mut self, message: &str) {
-        let error = LiveMessage::Error {
-            message: message.to_owned(),
-        };
-        let _ = self.out.send(Ok(LiveFrame::of(&error))).await;
-        self.linger().await;
+    /// Sends a final error, then lingers (see [`linger`]).
+    async fn refuse(&mut self, message: &str) {
+        refuse(&mut self.out, &mut self.input, message).await;
     }
 
-    /// After a final message, reads and drops what the client still sends until it hangs up, for a
-    /// moment at most. Closing a socket with unread input makes the kernel reset the connection, and a
-    /// reset destroys data the client has received but not yet read: the final message itself.
     async fn linger(&mut self) {
-        let input = &mut self.input;
-        let _ = tokio::time::timeout(LINGER, async { while input.next().await.is_some() {} }).await;
+        linger(&mut self.input).await;
     }
+}
+
+/// Sends a final error on a socket, then lingers.
+async fn refuse<E, S>(out: &mut Out<E>, input: &mut S, message: &str)
+where
+    S: Stream<Item = Result<LiveRequest, E>> + Unpin,
+{
+    let error = LiveMessage::Error {
+        message: message.to_owned(),
+    };
+    let _ = out.send(Ok(LiveFrame::of(&error))).await;
+    linger(input).await;
+}
+
+/// After a final message, reads and drops what the client still sends until it hangs up, for a
+/// moment at most. Closing a socket with unread input makes the kernel reset the connection, and a
+/// reset destroys data the client has received but not yet read: the final message itself.
+async fn linger<E, S>(input: &mut S)
+where
+    S: Stream<Item = Result<LiveRequest, E>> + Unpin,
+{
+    let _ = tokio::time::timeout(LINGER, async { while input.next().await.is_some() {} }).await;
 }
 
 const SIGNED_OUT: &str = "your session ended or your token was revoked; sign in again";

@@ -105,12 +105,7 @@ pub fn count(attributes: &Map<String, Value>, keys: &[&str]) -> Result<Option<i6
             continue;
         };
         let number = match value {
-            Value::Number(number) => number.as_i64().or_else(|| {
-                number
-                    .as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9e18)
-                    .map(|f| f as i64)
-            }),
+            Value::Number(number) => crate::model::whole(number),
             Value::String(text) => text.trim().parse::<i64>().ok(),
             _ => None,
         };
