@@ -184,7 +184,7 @@ pub async fn after_with_runs(
     let mut run_ids: Vec<Uuid> = events.iter().map(|e| e.run_id).collect();
     run_ids.sort();
     run_ids.dedup();
-    let found: HashMap<Uuid, Arc<StoredRun>> = runs::by_ids_as_of(tx, &run_ids)
+    let found: HashMap<Uuid, Arc<StoredRun>> = runs::by_ids_as_of(tx, &run_ids, after_id)
         .await?
         .into_iter()
         .map(|(run, as_of)| (run.id, Arc::new(StoredRun::new(run, as_of))))
