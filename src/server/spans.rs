@@ -6,6 +6,11 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 /// The spans of `run_id` with these ids, locked until the transaction ends.
+///
+/// One primary-key probe per id. Written as `span_id = ANY($2)`, PostgreSQL read every span of
+/// the run and compared each with every id of the batch whenever its statistics (stale while a
+/// run grows) put few spans in a run: 2.6 ms per batch of 100 in the span benchmark, against
+/// 0.3 ms for the probes.
 pub async fn lock(
     tx: &mut ScopedTx,
     run_id: Uuid,
@@ -13,12 +18,18 @@ pub async fn lock(
 ) -> Result<Vec<Span>, sqlx::Error> {
     sqlx::query_as!(
         Span,
-        r#"SELECT span_id, run_id, parent_span_id, kind AS "kind: SpanKind", name,
-                  status AS "status: SpanStatus", started_at, ended_at, model, input_tokens,
-                  output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
-                  input_preview, output_preview, error
-           FROM agent_run_spans WHERE run_id = $1 AND span_id = ANY($2)
-           FOR UPDATE"#,
+        r#"SELECT s.span_id AS "span_id!", s.run_id AS "run_id!", s.parent_span_id,
+                  s.kind AS "kind!: SpanKind", s.name AS "name!",
+                  s.status AS "status!: SpanStatus", s.started_at AS "started_at!", s.ended_at,
+                  s.model, s.input_tokens, s.output_tokens, s.cache_read_tokens,
+                  s.reasoning_tokens, s.cost_usd, s.attributes AS "attributes!", s.input_preview,
+                  s.output_preview, s.error
+           FROM unnest($2::text[]) AS wanted(span_id)
+           CROSS JOIN LATERAL (
+               SELECT * FROM agent_run_spans
+               WHERE run_id = $1 AND span_id = wanted.span_id
+               FOR UPDATE
+           ) s"#,
         run_id,
         span_ids
     )
@@ -92,7 +103,13 @@ pub async fn page(
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Span>, sqlx::Error> {
-    let (after_at, after_id) = after.unzip();
+    // The first page starts before any time a span can have (a report's RFC 3339 year has four
+    // digits), so one index range serves every page.
+    let before_any_span = chrono::NaiveDate::from_ymd_opt(-1, 1, 1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map(|start| start.and_utc())
+        .expect("a valid date");
+    let (after_at, after_id) = after.unwrap_or((before_any_span, String::new()));
     sqlx::query_as!(
         Span,
         r#"SELECT span_id, run_id, parent_span_id, kind AS "kind: SpanKind", name,
@@ -100,8 +117,7 @@ pub async fn page(
                   output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
                   input_preview, output_preview, error
            FROM agent_run_spans
-           WHERE run_id = $1
-             AND ($2::timestamptz IS NULL OR (started_at, span_id) > ($2, $3::text))
+           WHERE run_id = $1 AND (started_at, span_id) > ($2, $3)
            ORDER BY started_at, span_id
            LIMIT $4"#,
         run_id,
