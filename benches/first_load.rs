@@ -4,15 +4,19 @@
 //! Also the run page of a run with 5,000 spans (its waterfall shows the first 1,000): first paint,
 //! and when it is interactive (hydrated).
 //!
+//! Then, on an open run page, how soon a span's start shows in the waterfall next to how soon a
+//! plain run update shows (end2end/bench/live-latency.mjs).
+//!
 //! Goals: each route's first load downloads < 500 KB gzip of WASM; the 5,000-span run page is
-//! interactive < 200 ms after its first paint.
+//! interactive < 200 ms after its first paint; span start to visible p50 within 2x a run update's.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::process::ServerProcess;
-use common::{principal, TestDb, TEST_PASSWORD};
-use runwire::model::{NewRun, RunStatus, SpanKind, SpanReport, SpanStatus, UserRole};
+use common::{principal, PublisherExt, TestDb, TEST_PASSWORD};
+use runwire::model::{CurrentUser, NewRun, RunStatus, SpanKind, SpanReport, SpanStatus, UserRole};
+use runwire::server::auth::tokens;
 use runwire::server::publisher::AgentEventPublisher;
 use serde_json::Value;
 
@@ -21,6 +25,7 @@ const SAMPLES: usize = 10;
 const WASM_GOAL_KB: f64 = 500.0;
 const SPANS: usize = 5_000;
 const SPANS_GOAL_MS: f64 = 200.0;
+const LATENCY_SAMPLES: usize = 60;
 
 #[tokio::main]
 async fn main() {
@@ -46,18 +51,7 @@ async fn main() {
         publisher.create(principal(&user), &new).await.unwrap();
     }
     let traced = publisher
-        .create(
-            principal(&user),
-            &NewRun {
-                agent_name: "tracer".into(),
-                task: "a run with five thousand spans".into(),
-                task_id: None,
-                user_id: None,
-                status: RunStatus::InProgress,
-                step: None,
-                metadata: None,
-            },
-        )
+        .start_run(principal(&user), None, "tracer", "a run with five thousand spans")
         .await
         .unwrap();
     for first in (0..SPANS).step_by(runwire::model::SPAN_BATCH_MAX) {
@@ -159,5 +153,64 @@ async fn main() {
             if after_paint < SPANS_GOAL_MS { "met" } else { "MISSED" }
         );
     }
+    live_latency(&db, &user, &publisher, &server, root).await;
     drop(server);
+}
+
+/// Span start to visible next to a plain run update to visible, on an open run page (issue goal:
+/// the span's p50 within 2x the update's).
+async fn live_latency(
+    db: &TestDb,
+    user: &CurrentUser,
+    publisher: &AgentEventPublisher,
+    server: &ServerProcess,
+    root: &std::path::Path,
+) {
+    let run = publisher
+        .start_run(principal(user), None, "live", "span and update latency")
+        .await
+        .unwrap();
+    let (_, token) = tokens::create(&db.pool, user, &tokens::NewToken::read_write("bench"))
+        .await
+        .unwrap();
+    let output = std::process::Command::new("node")
+        .current_dir(root.join("end2end"))
+        .arg("bench/live-latency.mjs")
+        .arg(format!("http://{}", server.addr))
+        .arg(&user.email)
+        .arg(TEST_PASSWORD)
+        .arg(&token)
+        .arg(run.id.to_string())
+        .arg(LATENCY_SAMPLES.to_string())
+        .output()
+        .expect("node runs (make e2e-deps installs playwright)");
+    assert!(
+        output.status.success(),
+        "live-latency.mjs failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let measured: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let p50 = |key: &str| {
+        let mut ms: Vec<f64> = measured[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_f64)
+            .collect();
+        ms.sort_by(f64::total_cmp);
+        (ms[ms.len() / 2], ms[ms.len() * 9 / 10])
+    };
+    let (update, update_p90) = p50("update_ms");
+    let (span, span_p90) = p50("span_ms");
+    println!(
+        "\nlive on an open run page, {LATENCY_SAMPLES} each, from the REST call to the DOM \
+         (headless Chromium, release bundle):"
+    );
+    println!("  run update (progress step) visible: p50 {update:.1} ms, p90 {update_p90:.1} ms");
+    println!("  span start (waterfall line) visible: p50 {span:.1} ms, p90 {span_p90:.1} ms");
+    println!(
+        "goal: span start to visible p50 within 2x a run update's: {:.2}x {}",
+        span / update,
+        if span <= 2.0 * update { "met" } else { "MISSED" }
+    );
 }

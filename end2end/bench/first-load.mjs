@@ -2,27 +2,11 @@
 // Usage: node first-load.mjs <base url> <email> <password> <samples> [<run id with many spans>]
 // Prints one JSON object: per route the bytes of WASM and JavaScript on the wire (as served, so
 // gzip-compressed), and the first contentful paint of each sample, in ms.
-import { chromium } from '@playwright/test';
+import { launch, signedInContext } from './browser.mjs';
 
 const [base, email, password, samplesArg, spansRun] = process.argv.slice(2);
 const samples = Number(samplesArg ?? 10);
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
-});
-
-async function signedInContext() {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  const page = await context.newPage();
-  await page.goto(`${base}/signin`);
-  await page.waitForSelector('body[data-hydrated="true"]');
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
-  await page.waitForURL(/\/dashboard/);
-  await page.close();
-  return context;
-}
+const browser = await launch();
 
 // One cold load (a fresh context shares nothing cached): what crossed the wire, by type.
 async function firstLoad(context, path) {
@@ -48,7 +32,7 @@ async function firstLoad(context, path) {
   return { bytes, fcp, hydrated, rows };
 }
 
-const context = await signedInContext();
+const context = await signedInContext(browser, base, email, password);
 const routes = {};
 const paths = ['/dashboard', '/agents'];
 if (spansRun) paths.push(`/runs/${spansRun}`);
