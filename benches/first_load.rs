@@ -51,7 +51,12 @@ async fn main() {
         publisher.create(principal(&user), &new).await.unwrap();
     }
     let traced = publisher
-        .start_run(principal(&user), None, "tracer", "a run with five thousand spans")
+        .start_run(
+            principal(&user),
+            None,
+            "tracer",
+            "a run with five thousand spans",
+        )
         .await
         .unwrap();
     for first in (0..SPANS).step_by(runwire::model::SPAN_BATCH_MAX) {
@@ -211,6 +216,10 @@ async fn live_latency(
     println!(
         "goal: span start to visible p50 within 2x a run update's: {:.2}x {}",
         span / update,
-        if span <= 2.0 * update { "met" } else { "MISSED" }
+        if span <= 2.0 * update {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }

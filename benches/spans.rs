@@ -17,10 +17,10 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use bytes::Bytes;
 use common::TestApp;
 use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
-use bytes::Bytes;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
