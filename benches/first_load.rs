@@ -84,22 +84,17 @@ async fn main() {
         &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
     )
     .await;
-    let output = std::process::Command::new("node")
-        .current_dir(root.join("end2end"))
-        .arg("bench/first-load.mjs")
-        .arg(format!("http://{}", server.addr))
-        .arg(&user.email)
-        .arg(TEST_PASSWORD)
-        .arg(SAMPLES.to_string())
-        .arg(traced.id.to_string())
-        .output()
-        .expect("node runs (make e2e-deps installs playwright)");
-    assert!(
-        output.status.success(),
-        "first-load.mjs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let routes = node_script(
+        root,
+        "first-load.mjs",
+        &[
+            &format!("http://{}", server.addr),
+            &user.email,
+            TEST_PASSWORD,
+            &SAMPLES.to_string(),
+            &traced.id.to_string(),
+        ],
     );
-    let routes: Value = serde_json::from_slice(&output.stdout).unwrap();
     println!("first load, release bundle, {SAMPLES} cold loads each (cache disabled)");
     println!(
         "{:<12} {:>10} {:>8} {:>8} {:>6} {:>10} {:>10} {:>13}",
@@ -109,17 +104,7 @@ async fn main() {
     let mut spans_page = None;
     for (path, route) in routes.as_object().unwrap() {
         let kb = |kind: &str| route["bytes"][kind].as_f64().unwrap_or(0.0) / 1024.0;
-        let sorted = |key: &str| {
-            let mut ms: Vec<f64> = route[key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(Value::as_f64)
-                .collect();
-            ms.sort_by(f64::total_cmp);
-            ms
-        };
-        let (fcp, hydrated) = (sorted("fcp_ms"), sorted("hydrated_ms"));
+        let (fcp, hydrated) = (sorted(&route["fcp_ms"]), sorted(&route["hydrated_ms"]));
         let p50 = |ms: &[f64]| ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN);
         if path.starts_with("/runs/") {
             spans_page = Some((p50(&fcp), p50(&hydrated)));
@@ -178,31 +163,20 @@ async fn live_latency(
     let (_, token) = tokens::create(&db.pool, user, &tokens::NewToken::read_write("bench"))
         .await
         .unwrap();
-    let output = std::process::Command::new("node")
-        .current_dir(root.join("end2end"))
-        .arg("bench/live-latency.mjs")
-        .arg(format!("http://{}", server.addr))
-        .arg(&user.email)
-        .arg(TEST_PASSWORD)
-        .arg(&token)
-        .arg(run.id.to_string())
-        .arg(LATENCY_SAMPLES.to_string())
-        .output()
-        .expect("node runs (make e2e-deps installs playwright)");
-    assert!(
-        output.status.success(),
-        "live-latency.mjs failed: {}",
-        String::from_utf8_lossy(&output.stderr)
+    let measured = node_script(
+        root,
+        "live-latency.mjs",
+        &[
+            &format!("http://{}", server.addr),
+            &user.email,
+            TEST_PASSWORD,
+            &token,
+            &run.id.to_string(),
+            &LATENCY_SAMPLES.to_string(),
+        ],
     );
-    let measured: Value = serde_json::from_slice(&output.stdout).unwrap();
     let p50 = |key: &str| {
-        let mut ms: Vec<f64> = measured[key]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_f64)
-            .collect();
-        ms.sort_by(f64::total_cmp);
+        let ms = sorted(&measured[key]);
         (ms[ms.len() / 2], ms[ms.len() * 9 / 10])
     };
     let (update, update_p90) = p50("update_ms");
@@ -222,4 +196,32 @@ async fn live_latency(
             "MISSED"
         }
     );
+}
+
+/// Runs one of end2end/bench's scripts, which prints its figures as one JSON object.
+fn node_script(root: &std::path::Path, script: &str, args: &[&str]) -> Value {
+    let output = std::process::Command::new("node")
+        .current_dir(root.join("end2end"))
+        .arg(format!("bench/{script}"))
+        .args(args)
+        .output()
+        .expect("node runs (make e2e-deps installs playwright)");
+    assert!(
+        output.status.success(),
+        "{script} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// A JSON array of milliseconds, sorted.
+fn sorted(samples: &Value) -> Vec<f64> {
+    let mut ms: Vec<f64> = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    ms
 }
