@@ -3,7 +3,9 @@
 use crate::model::{AgentRun, LiveFrame, RunEvent, RunEventKind, RunFilter, RunStatus};
 use crate::server::db::ScopedTx;
 use crate::server::runs;
+use serde_json::value::RawValue;
 use serde_json::Value;
+use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -21,12 +23,20 @@ pub struct NewEvent {
     pub status: RunStatus,
     pub progress: f32,
     pub step: Option<String>,
-    pub payload: Value,
+    /// Already JSON: the log stores it as is.
+    pub payload: Box<RawValue>,
 }
 
 impl NewEvent {
     /// `kind` happened to `run`, which now stands as given.
     pub fn of(run: &AgentRun, kind: RunEventKind, payload: Value) -> NewEvent {
+        let payload = serde_json::value::to_raw_value(&payload)
+            .expect("a JSON value always serialises: its keys are strings");
+        NewEvent::with_json(run, kind, payload)
+    }
+
+    /// [`NewEvent::of`] with a payload already serialised.
+    pub fn with_json(run: &AgentRun, kind: RunEventKind, payload: Box<RawValue>) -> NewEvent {
         NewEvent {
             run_id: run.id,
             user_id: run.user_id,
@@ -56,7 +66,7 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
         statuses.push(event.status);
         progress.push(event.progress);
         steps.push(event.step);
-        payloads.push(event.payload);
+        payloads.push(Json(event.payload));
     }
     sqlx::query!(
         "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
@@ -71,7 +81,7 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
         &statuses as &[RunStatus],
         &progress,
         &steps as &[Option<String>],
-        &payloads,
+        &payloads as &[Json<Box<RawValue>>],
     )
     .execute(tx.conn())
     .await

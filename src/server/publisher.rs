@@ -137,8 +137,7 @@ impl AgentEventPublisher {
             if report.cost_usd.is_none() {
                 span.cost_usd = self.priced(&span).or(span.cost_usd);
             }
-            let payload = json!({ "span": span });
-            recorded.push(NewEvent::of(&run, RunEventKind::for_span(change), payload));
+            recorded.push((RunEventKind::for_span(change), span.clone()));
             held.insert(span.span_id.clone(), span);
         }
         if touched.is_empty() {
@@ -160,12 +159,18 @@ impl AgentEventPublisher {
         }
         usage.apply_to(&mut run);
         run.updated_at = now;
-        // Each event also carries the run's totals after the batch (they commit together), so a
-        // client folding events into its copy of the run keeps them exact.
+        // Each event holds the span as that report left it, and the run's totals after the batch
+        // (they commit together), so a client folding events into its copy of the run keeps them
+        // exact.
         let totals = SpanEventTotals::of(&run);
-        for event in &mut recorded {
-            totals.write_into(&mut event.payload);
-        }
+        let recorded = recorded
+            .iter()
+            .map(|(kind, span)| {
+                serde_json::value::to_raw_value(&totals.payload(span))
+                    .map(|payload| NewEvent::with_json(&run, *kind, payload))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(AppError::internal)?;
         events::append(tx, recorded).await?;
         // The totals go last: their trigger updates the user's hourly rollup row, which every
         // writer of the same agent shares and holds until commit. Written before the events, it

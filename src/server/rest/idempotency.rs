@@ -5,8 +5,10 @@
 use crate::error::AppError;
 use crate::server::db::ScopedTx;
 use axum::http::{HeaderMap, StatusCode};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use sqlx::types::Json;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -83,14 +85,14 @@ pub async fn store(
     tx: &mut ScopedTx,
     key: &str,
     status: StatusCode,
-    response: &Value,
+    response: &RawValue,
 ) -> Result<(), AppError> {
     sqlx::query!(
 "UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2",
 tx.principal().user_id,
 key,
 i32::from(status.as_u16()),
-response
+Json(response) as _
 )
     .execute(tx.conn())
     .await?;

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde::Serialize;
+use serde_json::value::to_raw_value;
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -72,11 +73,11 @@ async fn perform(
     let (status, answer) = match write {
         Write::Create(new) => (
             StatusCode::CREATED,
-            serde_json::to_value(publisher::create_in(&mut tx, &new).await?),
+            to_raw_value(&publisher::create_in(&mut tx, &new).await?),
         ),
         Write::Apply { run_id, updates } => (
             StatusCode::OK,
-            serde_json::to_value(publisher::apply_in(&mut tx, run_id, &updates).await?),
+            to_raw_value(&publisher::apply_in(&mut tx, run_id, &updates).await?),
         ),
         Write::Spans { run_id, reports } => {
             let (run, spans) = state
@@ -85,10 +86,12 @@ async fn perform(
                 .await?;
             (
                 StatusCode::OK,
-                serde_json::to_value(SpanBatchAnswer { run, spans }),
+                to_raw_value(&SpanBatchAnswer { run, spans }),
             )
         }
     };
+    // Straight to JSON: through a `serde_json::Value` first, a batch of 100 spans was built as
+    // maps, written out and dropped (a tenth of the server's CPU in the span benchmark).
     let answer = answer.map_err(AppError::internal)?;
     if let Some(key) = &key {
         idempotency::store(&mut tx, key, status, &answer).await?;
