@@ -14,7 +14,7 @@ use crate::server::events::{self, StoredRun};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
 
@@ -34,20 +34,21 @@ const GAP_POLL: Duration = Duration::from_millis(250);
 const QUIET_POLL: Duration = Duration::from_secs(5);
 
 /// One event as the hub hands it out, with its run as stored when it was read. Every subscriber
-/// shares this one copy, and the frame it sends, encoded once by the hub.
+/// shares this one copy, and the frame it sends is encoded once, by whichever needs it first.
 #[derive(Debug)]
 pub struct BusEvent {
     pub event: RunEvent,
     /// Shared by all the events of one run the hub read together.
     pub run: Arc<StoredRun>,
-    frame: LiveFrame,
+    frame: OnceLock<LiveFrame>,
     _held: Held,
 }
 
 impl BusEvent {
     /// The event as a live frame.
     pub fn frame(&self) -> &LiveFrame {
-        &self.frame
+        self.frame
+            .get_or_init(|| crate::model::LiveFrame::of_event(&self.event))
     }
 }
 
@@ -254,11 +255,8 @@ impl EventBus {
                 if self.sender.receiver_count() == 0 {
                     continue;
                 }
-                // Encoded here, once for every subscriber: its length is also what the item holds
-                // in memory (a separate estimate serialised each payload a second time).
-                let frame = LiveFrame::of_event(&event);
                 // A run shared by a batch's events is counted once, with the first of them.
-                let mut bytes = 256 + 2 * frame.0.len();
+                let mut bytes = event.approx_bytes();
                 if !counted.contains(&run.run.id) {
                     counted.push(run.run.id);
                     bytes += run.approx_bytes();
@@ -271,7 +269,7 @@ impl EventBus {
                 let _ = self.sender.send(Arc::new(BusEvent {
                     event,
                     run,
-                    frame,
+                    frame: OnceLock::new(),
                     _held: held,
                 }));
             }
