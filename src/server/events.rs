@@ -3,8 +3,8 @@
 use crate::model::{AgentRun, LiveFrame, RunEvent, RunEventKind, RunFilter, RunStatus};
 use crate::server::db::ScopedTx;
 use crate::server::runs;
+use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::Value;
 use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
@@ -28,15 +28,10 @@ pub struct NewEvent {
 }
 
 impl NewEvent {
-    /// `kind` happened to `run`, which now stands as given.
-    pub fn of(run: &AgentRun, kind: RunEventKind, payload: Value) -> NewEvent {
-        let payload = serde_json::value::to_raw_value(&payload)
-            .expect("a JSON value always serialises: its keys are strings");
-        NewEvent::with_json(run, kind, payload)
-    }
-
-    /// [`NewEvent::of`] with a payload already serialised.
-    pub fn with_json(run: &AgentRun, kind: RunEventKind, payload: Box<RawValue>) -> NewEvent {
+    /// `kind` happened to `run`, which now stands as given; `payload` is serialised once, here.
+    pub fn of(run: &AgentRun, kind: RunEventKind, payload: &impl Serialize) -> NewEvent {
+        let payload = serde_json::value::to_raw_value(payload)
+            .expect("an event's payload is plain data: string keys, finite numbers");
         NewEvent {
             run_id: run.id,
             user_id: run.user_id,

@@ -165,12 +165,8 @@ impl AgentEventPublisher {
         let totals = SpanEventTotals::of(&run);
         let recorded = recorded
             .iter()
-            .map(|(kind, span)| {
-                serde_json::value::to_raw_value(&totals.payload(span))
-                    .map(|payload| NewEvent::with_json(&run, *kind, payload))
-            })
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(AppError::internal)?;
+            .map(|(kind, span)| NewEvent::of(&run, *kind, &totals.payload(span)))
+            .collect();
         events::append(tx, recorded).await?;
         // The totals go last: their trigger updates the user's hourly rollup row, which every
         // writer of the same agent shares and holds until commit. Written before the events, it
@@ -244,7 +240,7 @@ pub async fn create_in(tx: &mut ScopedTx, new: &NewRun) -> Result<AgentRun, AppE
         RunEventKind::Status
     };
     // The run itself travels as a snapshot; its first event need not repeat the task.
-    events::append(tx, vec![NewEvent::of(&run, kind, json!({}))]).await?;
+    events::append(tx, vec![NewEvent::of(&run, kind, &json!({}))]).await?;
     Ok(run)
 }
 
@@ -271,7 +267,7 @@ pub async fn apply_in(
             runs::save_state(tx, &run).await?;
             saved_status = run.status;
         }
-        recorded.push(NewEvent::of(&run, kind, payload));
+        recorded.push(NewEvent::of(&run, kind, &payload));
     }
     runs::save(tx, &run).await?;
     events::append(tx, recorded).await?;
