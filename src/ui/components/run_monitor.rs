@@ -44,52 +44,55 @@ fn MonitorLoaded(
     timeline: Signal<Option<Result<RunTimeline, AppError>>>,
     replay: bool,
 ) -> impl IntoView {
+    // One copy of the timeline as loaded, which everything below borrows. A derived signal cloned
+    // all of it (up to 1,000 spans and 500 events) on every read: a browser profile of the run page
+    // of a 5,000-span run had BTreeMap clones and drops, malloc and free at the top, 0.2 s of it.
+    let timeline = Memo::new(move |_| timeline.get());
     // Rebuilt only when the run changes or its load fails; live updates flow through signals.
-    let loaded = Memo::new(move |_| match timeline.get() {
-        None => Loaded::Loading,
-        Some(Err(err)) => Loaded::Failed(err.to_string()),
-        Some(Ok(timeline)) => Loaded::Ready(timeline.run.id),
+    let loaded = Memo::new(move |_| {
+        timeline.with(|t| match t {
+            None => Loaded::Loading,
+            Some(Err(err)) => Loaded::Failed(err.to_string()),
+            Some(Ok(timeline)) => Loaded::Ready(timeline.run.id),
+        })
     });
-    // One copy of the loaded timeline, which the parts below borrow. A derived signal cloned all
-    // of it (up to 1,000 spans and 500 events) on every read: a browser profile of the run page of
-    // a 5,000-span run had BTreeMap clones and drops, malloc and free at the top, 0.2 s of it.
-    let timeline = Memo::new(move |_| timeline.get().and_then(Result::ok));
     move || match loaded.get() {
         Loaded::Loading => view! { <p class="loading">"Loading run…"</p> }.into_any(),
         Loaded::Failed(message) => view! {
             <ErrorPanel title="Could not load this run" message/>
         }
         .into_any(),
-        Loaded::Ready(_) => match timeline.with_untracked(|t| t.as_ref().map(|t| t.run.clone())) {
+        Loaded::Ready(_) => match timeline.with_untracked(|t| ok(t).map(|t| t.run.clone())) {
             Some(initial) => view! { <MonitorBody initial timeline replay/> }.into_any(),
             None => view! { <p class="loading">"Loading run…"</p> }.into_any(),
         },
     }
 }
 
+/// The timeline, if it has loaded and not failed.
+fn ok(timeline: &Option<Result<RunTimeline, AppError>>) -> Option<&RunTimeline> {
+    timeline.as_ref()?.as_ref().ok()
+}
+
 #[component]
 fn MonitorBody(
     initial: AgentRun,
-    timeline: Memo<Option<RunTimeline>>,
+    timeline: Memo<Option<Result<RunTimeline, AppError>>>,
     replay: bool,
 ) -> impl IntoView {
     // The newest run the timeline has held: a reload that fails keeps showing the last one.
     let run = Memo::new(move |previous: Option<&AgentRun>| {
         timeline
-            .with(|t| t.as_ref().map(|t| t.run.clone()))
+            .with(|t| ok(t).map(|t| t.run.clone()))
             .or_else(|| previous.cloned())
             .unwrap_or_else(|| initial.clone())
     });
-    let events = Memo::new(move |_| {
-        timeline.with(|t| t.as_ref().map(|t| t.events.clone()).unwrap_or_default())
-    });
-    let earlier =
-        Signal::derive(move || timeline.with(|t| t.as_ref().map_or(0, |t| t.earlier_events)));
-    let spans = Memo::new(move |_| {
-        timeline.with(|t| t.as_ref().map(|t| t.spans.clone()).unwrap_or_default())
-    });
-    let spans_total =
-        Signal::derive(move || timeline.with(|t| t.as_ref().map_or(0, |t| t.spans_total)));
+    let events =
+        Memo::new(move |_| timeline.with(|t| ok(t).map(|t| t.events.clone()).unwrap_or_default()));
+    let earlier = Signal::derive(move || timeline.with(|t| ok(t).map_or(0, |t| t.earlier_events)));
+    let spans =
+        Memo::new(move |_| timeline.with(|t| ok(t).map(|t| t.spans.clone()).unwrap_or_default()));
+    let spans_total = Signal::derive(move || timeline.with(|t| ok(t).map_or(0, |t| t.spans_total)));
     let status = Signal::derive(move || run.get().status);
     let now = Clock::now();
     let field = move |read: fn(&AgentRun) -> Option<String>| {
