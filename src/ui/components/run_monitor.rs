@@ -30,9 +30,12 @@ pub fn RunMonitor(
     let live = use_agent_run_timeline(run_id);
     view! {
         <Transition fallback=|| view! { <p class="loading">"Loading run…"</p> }>
-            // Read here so this Transition waits for the run (the memo alone would not tell it).
-            {move || live.timeline.with(|_| ())}
-            <MonitorLoaded timeline=live.timeline replay/>
+            // The attribute reads the run here so that this Transition waits for it (the memo
+            // alone would not tell it). A child that renders nothing did the same until views were
+            // type-erased: an erased empty child hydrates out of step inside a streamed Transition.
+            <div class="monitor-frame" data-loaded=move || live.timeline.with(|t| t.is_some())>
+                <MonitorLoaded timeline=live.timeline replay/>
+            </div>
         </Transition>
     }
 }
