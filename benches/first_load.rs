@@ -1,14 +1,16 @@
 //! `make bench` — a first visit: what the browser downloads for /dashboard and /agents (the release
 //! bundle as the server sends it: gzip, precompressed by `make site-release`), and the time to first
 //! contentful paint of /dashboard showing 50 runs, in headless Chromium (end2end/bench/first-load.mjs).
-//! Also the run page of a run with 5,000 spans (its waterfall shows the first 1,000): first paint,
-//! and when it is interactive (hydrated).
+//! Also the run page of a run with 5,000 spans (it loads the first 1,000, its waterfall draws 100
+//! rows): first paint, when it is interactive (hydrated), and, reached by a click inside the app,
+//! when its waterfall is painted.
 //!
 //! Then, on an open run page, how soon a span's start shows in the waterfall next to how soon a
 //! plain run update shows (end2end/bench/live-latency.mjs).
 //!
-//! Goals: each route's first load downloads < 500 KB gzip of WASM; the 5,000-span run page is
-//! interactive < 200 ms after its first paint; span start to visible p50 within 2x a run update's.
+//! Goals: each route's first load downloads < 500 KB gzip of WASM; the browser renders the
+//! 5,000-span run page < 200 ms (a click in the app to the painted waterfall), and a cold load of it
+//! is interactive < 200 ms after its first paint; span start to visible p50 within 2x a run update's.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -107,7 +109,8 @@ async fn main() {
         let (fcp, hydrated) = (sorted(&route["fcp_ms"]), sorted(&route["hydrated_ms"]));
         let p50 = |ms: &[f64]| ms.get(ms.len() / 2).copied().unwrap_or(f64::NAN);
         if path.starts_with("/runs/") {
-            spans_page = Some((p50(&fcp), p50(&hydrated)));
+            let navigated = sorted(&route["navigated_ms"]);
+            spans_page = Some((p50(&fcp), p50(&hydrated), p50(&navigated)));
         }
         worst_wasm = worst_wasm.max(kb("wasm"));
         let name = if path.starts_with("/runs/") {
@@ -135,12 +138,18 @@ async fn main() {
             "MISSED"
         }
     );
-    if let Some((fcp, hydrated)) = spans_page {
+    if let Some((fcp, hydrated, navigated)) = spans_page {
+        let verdict = |ms: f64| if ms < SPANS_GOAL_MS { "met" } else { "MISSED" };
+        println!(
+            "goal: the browser renders the {SPANS}-span run page < {SPANS_GOAL_MS:.0} ms, \
+             from a click in the app to its waterfall painted (p50 of {SAMPLES}): {navigated:.0} ms {}",
+            verdict(navigated)
+        );
         let after_paint = hydrated - fcp;
         println!(
-            "goal: the {SPANS}-span run page interactive < {SPANS_GOAL_MS:.0} ms after its first paint: \
+            "goal: a cold load of it interactive < {SPANS_GOAL_MS:.0} ms after its first paint: \
              {after_paint:.0} ms {}",
-            if after_paint < SPANS_GOAL_MS { "met" } else { "MISSED" }
+            verdict(after_paint)
         );
     }
     live_latency(&db, &user, &publisher, &server, root).await;

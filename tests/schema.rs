@@ -196,6 +196,59 @@ async fn events_are_append_only_for_the_application() {
 }
 
 #[tokio::test]
+async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
+    let db = TestDb::new().await;
+    let owner = db.user("keys-owner@example.com", UserRole::User).await;
+    let other = db.user("keys-other@example.com", UserRole::User).await;
+    let mut tx = db.scoped(&owner).await;
+    let run_id = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // As the schema's owner (no row-level security in the way): only the keys stand between a
+    // run and a row that names it with somebody else as its user.
+    let mut conn = db.owner_conn().await;
+    for statement in [
+        "INSERT INTO agent_run_events (run_id, user_id, kind, status) VALUES ($1, $2, 'progress', 'in_progress')",
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
+         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())",
+    ] {
+        let err = sqlx::query(statement)
+            .bind(run_id)
+            .bind(other.id)
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("run_owner_fkey"), "{statement}: {err}");
+    }
+    sqlx::query(
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
+         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())",
+    )
+    .bind(run_id)
+    .bind(owner.id)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(owner.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let left: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM agent_run_events WHERE run_id = $1)
+              + (SELECT count(*) FROM agent_run_spans WHERE run_id = $1)",
+    )
+    .bind(run_id)
+    .fetch_one(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the user's events and spans went with the user");
+}
+
+#[tokio::test]
 async fn every_event_insert_notifies_its_id_and_owner_only() {
     let db = TestDb::new().await;
     let user = db.user("notify@example.com", UserRole::User).await;

@@ -1,7 +1,8 @@
 // What a first visit downloads and how soon it paints, in headless Chromium (make bench).
 // Usage: node first-load.mjs <base url> <email> <password> <samples> [<run id with many spans>]
 // Prints one JSON object: per route the bytes of WASM and JavaScript on the wire (as served, so
-// gzip-compressed), and the first contentful paint of each sample, in ms.
+// gzip-compressed), and the first contentful paint of each sample, in ms; for the run page also
+// the time from a click inside the app to its waterfall painted.
 import { launch, signedInContext } from './browser.mjs';
 
 const [base, email, password, samplesArg, spansRun] = process.argv.slice(2);
@@ -32,6 +33,39 @@ async function firstLoad(context, path) {
   return { bytes, fcp, hydrated, rows };
 }
 
+// The run page reached from inside the app, with the bundle already running: from the click on a
+// link to its waterfall painted. This is the browser's own work on the tree (the server function's
+// fetch of the run, decoding and rendering the first spans), without the bundle's cold start.
+async function inAppNavigations(context, runId, count) {
+  const page = await context.newPage();
+  await page.goto(`${base}/dashboard`);
+  await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
+  const rendered = [];
+  for (let i = 0; i < count; i++) {
+    const ms = await page.evaluate(async (runId) => {
+      const link = document.createElement('a');
+      link.href = `/runs/${runId}`;
+      link.textContent = 'bench';
+      document.body.append(link);
+      const start = performance.now();
+      link.click();
+      link.remove();
+      // until the waterfall has its rows, then until they are painted
+      await new Promise((resolve) => {
+        const check = () => (document.querySelector('.span-line') ? resolve() : requestAnimationFrame(check));
+        check();
+      });
+      await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
+      return performance.now() - start;
+    }, runId);
+    rendered.push(ms);
+    await page.goBack();
+    await page.waitForSelector('tr.run-row');
+  }
+  await page.close();
+  return rendered;
+}
+
 const context = await signedInContext(browser, base, email, password);
 const routes = {};
 const paths = ['/dashboard', '/agents'];
@@ -47,5 +81,6 @@ for (const path of paths) {
   }
   routes[path] = { bytes: last.bytes, rows: last.rows, fcp_ms: fcps, hydrated_ms: hydrated };
 }
+if (spansRun) routes[`/runs/${spansRun}`].navigated_ms = await inAppNavigations(context, spansRun, samples);
 await browser.close();
 console.log(JSON.stringify(routes));
