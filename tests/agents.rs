@@ -86,6 +86,19 @@ async fn job_outcome(app: &TestApp, id: Uuid) -> (Option<String>, Option<String>
         .unwrap()
 }
 
+/// The job's claimant and outcome once it has one: the worker marks its job finished in a
+/// transaction of its own, just after the run's terminal event (a single read raced it).
+async fn finished_job(app: &TestApp, id: Uuid) -> (Option<String>, Option<String>) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let job = job_outcome(app, id).await;
+        if job.1.is_some() || Instant::now() > deadline {
+            return job;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn count(app: &TestApp, table: &str) -> i64 {
     let (n,): (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {table}"))
         .fetch_one(&mut app.db.owner_conn().await)
@@ -164,7 +177,7 @@ async fn a_started_agent_walks_its_script_to_completed_through_a_failed_check_an
         assert!(statuses.contains(&expected), "{expected} in {statuses:?}");
     }
     assert!(history.last_event_id > 0);
-    let (claimed_by, outcome) = job_outcome(&app, run.id).await;
+    let (claimed_by, outcome) = finished_job(&app, run.id).await;
     assert!(claimed_by.unwrap().starts_with(app.agents.instance()));
     assert_eq!(outcome.as_deref(), Some("completed"));
 }
@@ -181,7 +194,10 @@ async fn a_failing_agent_ends_failed_with_its_error() {
     .await;
     assert_eq!(done.status, RunStatus::Failed);
     assert!(done.error.is_some_and(|e| !e.is_empty()));
-    assert_eq!(job_outcome(&app, run.id).await.1.as_deref(), Some("failed"));
+    assert_eq!(
+        finished_job(&app, run.id).await.1.as_deref(),
+        Some("failed")
+    );
 }
 
 #[tokio::test]
@@ -334,7 +350,7 @@ async fn a_run_whose_worker_died_is_timed_out_not_left_running() {
     .await;
     assert_eq!(ended.status, RunStatus::TimedOut);
     assert!(ended.current_step.unwrap().contains("stopped responding"));
-    let (_, outcome) = job_outcome(&app, run.id).await;
+    let (_, outcome) = finished_job(&app, run.id).await;
     assert!(outcome.unwrap().starts_with("Timed out"));
     assert_eq!(
         app.agents.reap().await.unwrap(),
@@ -386,7 +402,7 @@ async fn shutting_down_ends_the_runs_in_hand_instead_of_leaving_them_running() {
     .await;
     assert_eq!(ended.status, RunStatus::TimedOut);
     assert_eq!(
-        job_outcome(&app, run.id).await.1.as_deref(),
+        finished_job(&app, run.id).await.1.as_deref(),
         Some("abandoned at shutdown")
     );
 }
