@@ -206,13 +206,15 @@ async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
         .unwrap();
     tx.commit().await.unwrap();
 
+    const SPAN_INSERT: &str =
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
+         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())";
     // As the schema's owner (no row-level security in the way): only the keys stand between a
     // run and a row that names it with somebody else as its user.
     let mut conn = db.owner_conn().await;
     for statement in [
         "INSERT INTO agent_run_events (run_id, user_id, kind, status) VALUES ($1, $2, 'progress', 'in_progress')",
-        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
-         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())",
+        SPAN_INSERT,
     ] {
         let err = sqlx::query(statement)
             .bind(run_id)
@@ -222,15 +224,12 @@ async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
             .unwrap_err();
         assert!(err.to_string().contains("run_owner_fkey"), "{statement}: {err}");
     }
-    sqlx::query(
-        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
-         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())",
-    )
-    .bind(run_id)
-    .bind(owner.id)
-    .execute(&mut conn)
-    .await
-    .unwrap();
+    sqlx::query(SPAN_INSERT)
+        .bind(run_id)
+        .bind(owner.id)
+        .execute(&mut conn)
+        .await
+        .unwrap();
 
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(owner.id)
