@@ -163,6 +163,10 @@ mod ssr {
             if let AppError::Validation { field, .. } = &self {
                 body["field"] = serde_json::Value::from(field.as_str());
             }
+            // The id the logs know this request by, to quote when reporting a problem.
+            if let Some(id) = crate::server::telemetry::requests::RequestId::current() {
+                body["request_id"] = serde_json::Value::from(id);
+            }
             let mut response = (status, axum::Json(body)).into_response();
             if let AppError::RateLimited { retry_after_secs } = self {
                 response.headers_mut().insert(

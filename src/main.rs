@@ -4,6 +4,7 @@ use runwire::model::{normalize_email, UserRole};
 use runwire::server::auth::{self, tokens};
 use runwire::server::cli::{Cli, Command, Config, DbAction, TokenAction, UserAction};
 use runwire::server::db::{Database, Durability, EmbeddedPostgres, EMBEDDED_DATABASE};
+use runwire::server::telemetry::logs;
 use runwire::server::{app, seed, users};
 use sqlx::PgPool;
 use std::process::ExitCode;
@@ -28,13 +29,8 @@ fn main() -> ExitCode {
 
 async fn start() -> ExitCode {
     runwire::server::password::return_large_buffers_to_the_system();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn,tower_http=info".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    logs::init(cli.config.log_format);
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -29,6 +29,7 @@ async fn the_api_does_what_its_openapi_document_says() {
         None,
         &[
             ("CRON_SECRET", "fuzz-cron-secret"),
+            ("RUNWIRE_METRICS_TOKEN", "fuzz-metrics-token"),
             ("RUNWIRE_API_RATE", "100000"),
             ("RUNWIRE_API_BURST", "100000"),
             ("RUNWIRE_JOBS", "0"),

@@ -10,7 +10,7 @@ use crate::server::publisher::AgentEventPublisher;
 use crate::server::read::RunReader;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
-use crate::server::{auth, otlp, rate_limit, rest, web};
+use crate::server::{auth, otlp, rate_limit, rest, telemetry, web};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
@@ -21,7 +21,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::OnceLock;
 use tower_http::compression::CompressionLayer;
-use tower_http::trace::TraceLayer;
 
 /// The app's routes, generated once per process. Generating them sets a process-wide flag that
 /// stalls any Resource first polled meanwhile in another thread (leptos issue #4773), so it must never
@@ -66,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(CompressionLayer::new())
         .layer(middleware::from_fn(web::catch_panic))
-        .layer(TraceLayer::new_for_http())
+        .layer(middleware::from_fn(telemetry::requests::observe))
         .with_state(state)
 }
 
@@ -239,20 +238,47 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .as_deref()
             .filter(|secret| !secret.is_empty())
             .map(Arc::from),
+        metrics_token: config
+            .metrics_token
+            .as_deref()
+            .filter(|token| !token.is_empty())
+            .map(Arc::from),
         web: Arc::new(config.web()?),
         sessions: config.sessions(),
     };
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on RUNWIRE_METRICS_ADDR {addr}"))?,
+        ),
+        None => None,
+    };
     let addr = listener.local_addr()?;
-    println!("runwire is serving at http://{addr}");
+    tracing::info!("runwire is serving at http://{addr}");
+    if let Some(metrics) = metrics_listener {
+        tracing::info!("metrics at http://{}/metrics", metrics.local_addr()?);
+        let router = telemetry::private_router(state.clone());
+        let stopped = bus.stopped();
+        tokio::spawn(serve_http(
+            metrics,
+            router,
+            ConnectionLimits {
+                max_connections: 64,
+                ..config.connection_limits()
+            },
+            stopped,
+        ));
+    }
     if let Some(cluster) = &db.cluster {
-        println!(
+        tracing::info!(
             "embedded PostgreSQL on 127.0.0.1:{} (data in {}/postgres)",
             cluster.port(),
             config.data_dir.display()
         );
     }
     if config.demo {
-        println!("demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}");
+        tracing::info!("demo account: {DEMO_EMAIL} / {DEMO_PASSWORD}");
     }
     serve_http(listener, router(state), config.connection_limits(), {
         let bus = bus.clone();
@@ -266,7 +292,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     agents.shutdown(std::time::Duration::from_secs(5)).await;
     pool.close().await;
     db.stop()?;
-    println!("runwire stopped");
+    tracing::info!("runwire stopped");
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 use crate::model::{LiveFrame, RunEvent};
 use crate::server::db::{begin_scoped, system_session, Principal, ScopedTx};
 use crate::server::events::{self, StoredRun};
+use crate::server::telemetry;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -125,6 +126,11 @@ impl EventBus {
     }
 
     /// The hub's cursor: every event up to it is settled and has been handed out.
+    /// Bytes of events held for subscribers that have yet to read them.
+    pub fn held_bytes(&self) -> usize {
+        self.held_bytes.load(Ordering::Relaxed)
+    }
+
     pub fn last_event_id(&self) -> i64 {
         self.cursor.load(Ordering::SeqCst)
     }
@@ -252,6 +258,10 @@ impl EventBus {
                 // this event from the table and drops the duplicate.
                 self.cursor.store(event.id, Ordering::SeqCst);
                 expected = event.id + 1;
+                let lag = (chrono::Utc::now() - event.created_at)
+                    .to_std()
+                    .unwrap_or_default();
+                metrics::histogram!(telemetry::HUB_LAG).record(lag.as_secs_f64());
                 if self.sender.receiver_count() == 0 {
                     continue;
                 }
@@ -304,6 +314,7 @@ impl Gap {
 
     async fn check(&mut self, tx: &mut ScopedTx, at: i64) -> Result<GapState, sqlx::Error> {
         if self.at != Some(at) {
+            metrics::counter!(telemetry::HUB_GAP_WAITS).increment(1);
             *self = Gap {
                 at: Some(at),
                 in_flight: events::in_flight_and_max_id(tx).await?.0,

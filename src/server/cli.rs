@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "RUNWIRE_AGENT_SPEED", default_value_t = 1.0, global = true,
           value_parser = parse_speed)]
     pub agent_speed: f64,
+    /// Seconds a built-in run survives without its worker renewing its lease: when a process dies,
+    /// its runs end as timed out this long (plus a reaper's round) later.
+    #[arg(long, env = "RUNWIRE_AGENT_LEASE_SECS", default_value_t = 30, global = true,
+          value_parser = clap::value_parser!(u64).range(2..=3600))]
+    pub agent_lease_secs: u64,
     /// Share of built-in agent runs that end in failure, from 0 to 1.
     #[arg(long, env = "RUNWIRE_AGENT_FAILURE_RATE", default_value_t = 0.15, global = true,
           value_parser = parse_fraction)]
@@ -144,6 +149,22 @@ pub struct Config {
     /// shipped one, for pricing spans that carry tokens but no cost.
     #[arg(long, env = "RUNWIRE_PRICES", global = true)]
     pub prices: Option<std::path::PathBuf>,
+    /// Log lines as `text` or `json` (one object per line, for a log shipper).
+    #[arg(long, env = "RUNWIRE_LOG_FORMAT", default_value = "text", global = true,
+          value_parser = parse_log_format)]
+    pub log_format: crate::server::telemetry::logs::LogFormat,
+    /// Bearer token that `GET /metrics` asks for. Unset (and no RUNWIRE_METRICS_ADDR): no metrics.
+    #[arg(
+        long,
+        env = "RUNWIRE_METRICS_TOKEN",
+        global = true,
+        hide_env_values = true
+    )]
+    pub metrics_token: Option<String>,
+    /// A second address that serves only `GET /metrics`, with no token (keep it private: a
+    /// loopback or internal address).
+    #[arg(long, env = "RUNWIRE_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 impl Config {
@@ -194,6 +215,10 @@ fn parse_speed(text: &str) -> Result<f64, String> {
         Ok(speed) if speed.is_finite() && (0.0..=100.0).contains(&speed) => Ok(speed),
         _ => Err(format!("`{text}` is not a speed factor from 0 to 100")),
     }
+}
+
+fn parse_log_format(text: &str) -> Result<crate::server::telemetry::logs::LogFormat, String> {
+    crate::server::telemetry::logs::LogFormat::parse(Some(text))
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {
@@ -265,11 +290,16 @@ impl Config {
     }
 
     pub fn agent_runner(&self) -> crate::server::demo_agent::AgentRunnerConfig {
+        let defaults = crate::server::demo_agent::AgentRunnerConfig::default();
+        let lease = std::time::Duration::from_secs(self.agent_lease_secs);
         let mut config = crate::server::demo_agent::AgentRunnerConfig {
             workers: self.agent_workers,
             speed: self.agent_speed,
             max_waiting_per_user: self.max_queued_per_user,
-            ..Default::default()
+            lease,
+            // A short lease is meant to be noticed soon after it runs out.
+            reap_every: defaults.reap_every.min(lease / 2),
+            ..defaults
         };
         config.odds.failure = self.agent_failure_rate;
         config

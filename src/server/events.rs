@@ -58,6 +58,7 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
         run_ids.push(event.run_id);
         user_ids.push(event.user_id);
         kinds.push(event.kind.as_str());
+        tx.note_appended(event.kind.as_str());
         statuses.push(event.status);
         progress.push(event.progress);
         steps.push(event.step);

@@ -19,6 +19,7 @@ pub mod runs;
 pub mod seed;
 pub mod spans;
 pub mod state;
+pub mod telemetry;
 pub mod traces;
 pub mod users;
 pub mod web;

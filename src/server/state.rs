@@ -40,6 +40,9 @@ pub struct AppState {
     pub jobs: Arc<Scheduler>,
     /// The bearer secret of the cron endpoint; None: the endpoint answers 503.
     pub cron_secret: Option<Arc<str>>,
+    /// The bearer token of `GET /metrics`; None: metrics are not served on the app's address.
+    #[from_ref(skip)]
+    pub metrics_token: Option<Arc<str>>,
     /// The public origin, trusted proxies and request timeout.
     pub web: Arc<WebConfig>,
     pub sessions: SessionPolicy,

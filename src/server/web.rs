@@ -148,6 +148,7 @@ pub async fn client_addr(
         .map(|info| info.0.ip());
     if let Some(peer) = peer {
         let client = state.web.client_addr(peer, request.headers());
+        tracing::Span::current().record("client", tracing::field::display(client.ip));
         request.extensions_mut().insert(client);
     }
     next.run(request).await

@@ -332,6 +332,7 @@ impl TestApp {
             agents: runner.clone(),
             jobs: jobs.clone(),
             cron_secret: cron_secret.map(Arc::from),
+            metrics_token: None,
             live: runwire::server::live::LiveConfig {
                 heartbeat: std::time::Duration::from_millis(500),
                 ..Default::default()

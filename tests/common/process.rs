@@ -22,6 +22,17 @@ impl ServerProcess {
         addr: Option<SocketAddr>,
         env: &[(&str, &str)],
     ) -> ServerProcess {
+        Self::start_logging(database_url, addr, env, std::process::Stdio::null()).await
+    }
+
+    /// Like [`ServerProcess::start_with`], writing the server's standard output (its log) to
+    /// `stdout`.
+    pub async fn start_logging(
+        database_url: &str,
+        addr: Option<SocketAddr>,
+        env: &[(&str, &str)],
+        stdout: impl Into<std::process::Stdio>,
+    ) -> ServerProcess {
         let addr = addr.unwrap_or_else(|| {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             probe.local_addr().unwrap()
@@ -33,7 +44,7 @@ impl ServerProcess {
             .env("RUNWIRE_DEMO", "0")
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
-            .stdout(std::process::Stdio::null())
+            .stdout(stdout)
             .kill_on_drop(true)
             .spawn()
             .unwrap();

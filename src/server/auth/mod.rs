@@ -109,13 +109,14 @@ fn session_scopes(role: UserRole) -> Vec<Scope> {
 /// a missing or stale session is simply no identity (and a sign-in redirect for private pages).
 pub async fn identify(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    // Static files and the operations endpoints need no user: the cron endpoint checks its own
-    // secret (in the Authorization header, which is not an API token there).
+    // Static files and the operations endpoints need no user: the cron and metrics endpoints check
+    // their own secrets (in the Authorization header, which is not an API token there).
     if path.starts_with("/pkg/")
         || path == "/favicon.svg"
         || path.starts_with("/api/cron/")
         || path == "/health"
         || path == "/ready"
+        || path == "/metrics"
     {
         return next.run(request).await;
     }

@@ -2,6 +2,7 @@
 //! row-level security policies on `agent_runs` and `agent_run_events` filter every statement in it.
 
 use crate::model::UserRole;
+use crate::server::telemetry;
 use sqlx::{Connection, Executor, PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
@@ -25,6 +26,8 @@ impl Principal {
 pub struct ScopedTx {
     conn: Scoped,
     principal: Principal,
+    /// Events appended in this transaction, by kind: counted as ingested once it commits.
+    appended: Vec<(&'static str, u64)>,
 }
 
 enum Scoped {
@@ -42,10 +45,17 @@ pub async fn begin_scoped(pool: &PgPool, principal: Principal) -> Result<ScopedT
         principal.user_id,
         principal.role.as_str()
     );
+    // Every pooled connection busy: this transaction waits for one to come back.
+    if pool.num_idle() == 0 && pool.size() >= pool.options().get_max_connections() {
+        metrics::counter!(telemetry::DB_POOL_WAITS).increment(1);
+    }
+    let started = std::time::Instant::now();
     let tx = pool.begin_with(begin).await?;
+    metrics::histogram!(telemetry::DB_POOL_ACQUIRE).record(started.elapsed().as_secs_f64());
     Ok(ScopedTx {
         conn: Scoped::Transaction(tx),
         principal,
+        appended: Vec::new(),
     })
 }
 
@@ -64,6 +74,7 @@ pub async fn system_session(pool: &PgPool) -> Result<ScopedTx, sqlx::Error> {
     Ok(ScopedTx {
         conn: Scoped::Session(conn),
         principal,
+        appended: Vec::new(),
     })
 }
 
@@ -88,11 +99,24 @@ impl ScopedTx {
         }
     }
 
-    /// Commits the transaction (a session's statements committed one by one already).
+    /// Notes that an event of `kind` was appended (see [`ScopedTx::commit`]).
+    pub fn note_appended(&mut self, kind: &'static str) {
+        match self.appended.iter_mut().find(|(seen, _)| *seen == kind) {
+            Some((_, count)) => *count += 1,
+            None => self.appended.push((kind, 1)),
+        }
+    }
+
+    /// Commits the transaction (a session's statements committed one by one already), and counts
+    /// its events as ingested: only what committed is counted.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
         match self.conn {
-            Scoped::Transaction(tx) => tx.commit().await,
-            Scoped::Session(_) => Ok(()),
+            Scoped::Transaction(tx) => tx.commit().await?,
+            Scoped::Session(_) => {}
         }
+        for (kind, count) in self.appended {
+            metrics::counter!(telemetry::EVENTS_INGESTED, "kind" => kind).increment(count);
+        }
+        Ok(())
     }
 }

@@ -7,6 +7,7 @@ use crate::model::{AgentRun, RunEventKind};
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::jobs::store;
+use crate::server::telemetry::ALERTS;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -140,7 +141,10 @@ impl Alerter {
         let mut last_error = String::new();
         for attempt in 1..=self.config.retries + 1 {
             match self.client.post(url).json(body).send().await {
-                Ok(response) if response.status().is_success() => return Ok(attempt),
+                Ok(response) if response.status().is_success() => {
+                    metrics::counter!(ALERTS, "outcome" => "sent").increment(1);
+                    return Ok(attempt);
+                }
                 Ok(response) => last_error = format!("HTTP {}", response.status()),
                 // The webhook URL is a secret (Slack's carry the credential in the path): never
                 // let it into an error message or a log line.
@@ -152,6 +156,7 @@ impl Alerter {
             }
         }
         tracing::warn!("alerts: {last_error}; giving up");
+        metrics::counter!(ALERTS, "outcome" => "failed").increment(1);
         Err(DeliveryFailed {
             attempts: self.config.retries + 1,
             last_error,

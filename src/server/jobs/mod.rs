@@ -16,6 +16,7 @@ use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::demo_agent::AgentRunner;
 use crate::server::publisher::AgentEventPublisher;
+use crate::server::telemetry;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use serde_json::{json, Value};
@@ -213,6 +214,8 @@ impl Scheduler {
             Ok(details) => ("succeeded", details),
             Err(err) => ("failed", json!({ "error": err.to_string() })),
         };
+        metrics::counter!(telemetry::JOB_RUNS, "job" => job.as_str(), "outcome" => outcome)
+            .increment(1);
         let mut tx = begin_scoped(&self.pool, Principal::SYSTEM).await?;
         let finished =
             store::finish_run(&mut tx, run.id, outcome, &details, self.clock.now()).await?;

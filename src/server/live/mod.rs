@@ -11,6 +11,7 @@ use crate::server::auth::Credential;
 use crate::server::bus::{BusEvent, EventBus, HUB_CAPACITY};
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::events::{self, StoredRun};
+use crate::server::telemetry;
 use futures::{SinkExt, Stream, StreamExt};
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -209,11 +210,13 @@ where
                             return self.resync(last).await;
                         }
                         let mut frames = Vec::new();
-                        self.take(&item, &filter, &mut last, &mut frames);
+                        let mut events = u64::from(self.take(&item, &filter, &mut last, &mut frames));
                         // Behind: what is already waiting goes out with it, in one frame.
                         while frames.len() < FRAME_MESSAGES {
                             match hub.try_recv() {
-                                Ok(item) => self.take(&item, &filter, &mut last, &mut frames),
+                                Ok(item) => {
+                                    events += u64::from(self.take(&item, &filter, &mut last, &mut frames));
+                                }
                                 Err(TryRecvError::Empty) => break,
                                 Err(TryRecvError::Lagged(_)) => return self.resync(last).await,
                                 Err(TryRecvError::Closed) => return,
@@ -224,7 +227,9 @@ where
                         }
                         let frame = LiveFrame::join(&frames);
                         match self.send_unless(frame, || hub.len() > HUB_CAPACITY / 2).await {
-                            Sent::Ok => {}
+                            Sent::Ok => {
+                                metrics::counter!(telemetry::LIVE_DELIVERIES).increment(events);
+                            }
                             Sent::Gone => return,
                             Sent::TooSlow => return self.resync(last).await,
                         }
@@ -265,22 +270,24 @@ where
 
     /// Adds the frames one hub event calls for: none for another user's event, one outside the
     /// filter, or one already sent; the run's snapshot first when this connection has not sent it.
+    /// Says whether the event was taken.
     fn take(
         &mut self,
         item: &BusEvent,
         filter: &RunFilter,
         last: &mut i64,
         frames: &mut Vec<LiveFrame>,
-    ) {
+    ) -> bool {
         if item.event.id <= *last
             || !visible(self.who.principal, &item.event)
             || !filter.matches_identity(&item.run.run)
         {
-            return;
+            return false;
         }
         *last = item.event.id;
         self.add_run(&item.run, frames);
         frames.push(item.frame().clone());
+        true
     }
 
     fn add_run(&mut self, run: &StoredRun, frames: &mut Vec<LiveFrame>) {
@@ -311,6 +318,7 @@ where
                 break;
             };
             let newest = newest.id;
+            metrics::counter!(telemetry::LIVE_REPLAYED).increment(batch.len() as u64);
             let mut frames = Vec::with_capacity(2 * batch.len());
             for (event, run) in &batch {
                 self.add_run(run, &mut frames);
@@ -351,6 +359,7 @@ where
     }
 
     async fn resync(&mut self, last: i64) {
+        metrics::counter!(telemetry::LIVE_RESYNCS).increment(1);
         let reason = format!("fell behind; reload and subscribe again from {last}");
         let _ = self
             .out

@@ -31,6 +31,12 @@ impl OpenSockets {
         })
     }
 
+    /// How many sockets are open here, all users together.
+    pub fn total(&self) -> usize {
+        let per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());
+        per_user.values().sum()
+    }
+
     /// How many sockets `user` holds open here.
     pub fn count(&self, user: Uuid) -> usize {
         let per_user = self.per_user.lock().unwrap_or_else(|e| e.into_inner());

@@ -55,6 +55,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/cron/{job}"),
     ("get", "/health"),
     ("get", "/ready"),
+    ("get", "/metrics"),
 ];
 
 /// The API's routes and, made from the same calls, their OpenAPI document.
@@ -78,6 +79,7 @@ pub(crate) fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(ops::cron))
         .routes(routes!(ops::health))
         .routes(routes!(ops::ready))
+        .routes(routes!(ops::metrics))
 }
 
 pub fn router() -> Router<AppState> {

@@ -53,6 +53,17 @@ impl Modify for BearerAuth {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "metricsToken",
+            SecurityScheme::Http(
+                utoipa::openapi::security::HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The RUNWIRE_METRICS_TOKEN the server was started with",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -88,6 +99,8 @@ pub struct ErrorBody {
     pub code: String,
     /// The request field at fault (validation errors).
     pub field: Option<String>,
+    /// The request's id (its `X-Request-Id`), as the server's logs name it.
+    pub request_id: Option<String>,
 }
 
 /// `Idempotency-Key`: a retried write with the same key is done once; its first answer is replayed.

@@ -8,6 +8,7 @@ use crate::model::JobRun;
 use crate::server::db::MIGRATOR;
 use crate::server::jobs::Trigger;
 use crate::server::state::AppState;
+use crate::server::telemetry;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,11 +31,7 @@ pub async fn cron(
     Path(job): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let presented = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    let Some(presented) = presented else {
+    let Some(presented) = presented_bearer(&headers) else {
         return Err(AppError::Unauthorized);
     };
     let Some(secret) = state.cron_secret.as_deref() else {
@@ -47,8 +44,7 @@ pub async fn cron(
         )
             .into_response());
     };
-    // Same time whatever matches: the comparison never tells how much of a guess was right.
-    if !bool::from(presented.as_bytes().ct_eq(secret.as_bytes())) {
+    if !same_secret(presented, secret) {
         return Err(AppError::Unauthorized);
     }
     let job = JobName::parse(&job).ok_or(AppError::NotFound)?;
@@ -60,6 +56,45 @@ pub async fn cron(
             job.as_str()
         ))),
     }
+}
+
+/// The bearer token of a request, if it sent one.
+fn presented_bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+}
+
+/// Same time whatever matches: the comparison never tells how much of a guess was right.
+fn same_secret(presented: &str, secret: &str) -> bool {
+    bool::from(presented.as_bytes().ct_eq(secret.as_bytes()))
+}
+
+/// This process's metrics in the Prometheus text format. The scraper sends
+/// `Authorization: Bearer $RUNWIRE_METRICS_TOKEN`; without a configured token the endpoint is not
+/// served here (404), never open. (`RUNWIRE_METRICS_ADDR` serves it with no token on an address of
+/// its own.)
+#[utoipa::path(get, path = "/metrics", tag = "operations", security(("metricsToken" = [])),
+    responses((status = 200, description = "Metrics, Prometheus text format 0.0.4",
+               body = String, content_type = "text/plain"),
+              (status = 401, description = "Wrong or missing token", body = ErrorBody),
+              (status = 404, description = "Not served here: no RUNWIRE_METRICS_TOKEN is set",
+               body = ErrorBody)))]
+pub async fn metrics(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let Some(presented) = presented_bearer(&headers) else {
+        return Err(AppError::Unauthorized);
+    };
+    let Some(token) = state.metrics_token.as_deref() else {
+        return Err(AppError::NotFound);
+    };
+    if !same_secret(presented, token) {
+        return Err(AppError::Unauthorized);
+    }
+    Ok(telemetry::scrape(&state).await)
 }
 
 /// Liveness: the process answers.

@@ -1,0 +1,301 @@
+//! What an operator sees: `/metrics` (guarded by its token, or on an address of its own) moves when
+//! runs are published and watched; every request has an id in its answer, its error body and its
+//! log lines, and the JSON log format writes one object per line.
+
+mod common;
+
+use common::process::ServerProcess;
+use common::ws::{Frame, LiveClient};
+use common::{TestApp, TestDb};
+use runwire::model::{LiveMessage, RunFilter, UserRole};
+use runwire::server::auth::tokens::{self, NewToken};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+const METRICS_TOKEN: &str = "test-metrics-token";
+
+/// The value of the sample `name{labels}` (labels exactly as rendered, sorted by the exporter),
+/// 0 when it is not there yet.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (name, value) = line.rsplit_once(' ')?;
+            (name == series).then(|| value.parse::<f64>().unwrap())
+        })
+        .unwrap_or(0.0)
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let response = common::agent()
+        .get(app.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    response.text().await.unwrap()
+}
+
+async fn app_with_metrics() -> (TestApp, String) {
+    let db = TestDb::new().await;
+    let user = db.user("ops@example.com", UserRole::User).await;
+    let (_, token) = tokens::create(&db.pool, &user, &NewToken::read_write("agent"))
+        .await
+        .unwrap();
+    let app = TestApp::start_configured(db, None, |state| {
+        state.metrics_token = Some(Arc::from(METRICS_TOKEN));
+    })
+    .await;
+    (app, token)
+}
+
+#[tokio::test]
+async fn metrics_need_their_token_and_are_not_served_without_one() {
+    let (app, api_token) = app_with_metrics().await;
+    let http = common::agent();
+    let url = app.url("/metrics");
+    let status = |r: reqwest::Response| r.status().as_u16();
+    assert_eq!(status(http.get(&url).send().await.unwrap()), 401);
+    let wrong = http
+        .get(&url)
+        .bearer_auth("test-metrics-tokeX")
+        .send()
+        .await;
+    assert_eq!(status(wrong.unwrap()), 401);
+    // a user's API token is not the metrics token
+    let user = http.get(&url).bearer_auth(&api_token).send().await;
+    assert_eq!(status(user.unwrap()), 401);
+    let text = scrape(&app).await;
+    for family in [
+        "# TYPE runwire_db_pool_connections gauge",
+        "# TYPE runwire_db_pool_max_connections gauge",
+        "# TYPE runwire_live_sockets_open gauge",
+        "# TYPE runwire_agent_queue_depth gauge",
+        "# TYPE runwire_hub_connected gauge",
+    ] {
+        assert!(text.contains(family), "{family} missing from\n{text}");
+    }
+    assert_eq!(sample(&text, "runwire_hub_connected"), 1.0);
+    assert_eq!(sample(&text, "runwire_db_pool_max_connections"), 10.0);
+
+    let db = TestDb::new().await;
+    let closed = TestApp::start(db, None).await;
+    let response = http
+        .get(closed.url("/metrics"))
+        .bearer_auth(METRICS_TOKEN)
+        .send()
+        .await;
+    assert_eq!(status(response.unwrap()), 404);
+}
+
+#[tokio::test]
+async fn a_publish_and_a_live_delivery_move_the_counters() {
+    let (app, token) = app_with_metrics().await;
+    let api = common::agent();
+    let before = scrape(&app).await;
+    let mut client = LiveClient::subscribe(app.addr, &token, RunFilter::default(), 0).await;
+    assert!(matches!(
+        client.next(Duration::from_secs(5)).await,
+        Frame::Message(LiveMessage::Ready { .. })
+    ));
+    let watching = scrape(&app).await;
+    assert!(sample(&watching, "runwire_live_sockets_open") >= 1.0);
+
+    let created: Value = api
+        .post(app.url("/api/v1/runs"))
+        .bearer_auth(&token)
+        .json(&json!({ "agent_name": "metered", "task": "count me" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let updates: Vec<Value> = (1..=4)
+        .map(|n| json!({ "type": "progress", "percent": n * 20 }))
+        .collect();
+    let batch = api
+        .post(app.url(&format!("/api/v1/runs/{id}/events")))
+        .bearer_auth(&token)
+        .json(&json!({ "updates": updates }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status(), 200, "{}", batch.text().await.unwrap());
+    // a refused write stores nothing and counts nothing
+    let refused = api
+        .post(app.url(&format!("/api/v1/runs/{id}/progress")))
+        .bearer_auth(&token)
+        .json(&json!({ "percent": 500 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let mut events = 0;
+    while events < 5 {
+        match client.next(Duration::from_secs(5)).await {
+            Frame::Event(..) => events += 1,
+            Frame::Message(_) => {}
+            other => panic!("expected the run's events, got {other:?}"),
+        }
+    }
+    let after = scrape(&app).await;
+    let moved = |series: &str| sample(&after, series) - sample(&before, series);
+    // Other tests of this binary publish too (the recorder is per process): at least ours.
+    let created = moved(r#"runwire_events_ingested_total{kind="started"}"#)
+        + moved(r#"runwire_events_ingested_total{kind="status"}"#);
+    assert!(created >= 1.0, "{after}");
+    assert!(moved(r#"runwire_events_ingested_total{kind="progress"}"#) >= 4.0);
+    assert!(moved("runwire_live_deliveries_total") >= 5.0);
+    assert!(moved("runwire_hub_lag_seconds_count") >= 5.0);
+    assert!(
+        moved(
+            r#"runwire_http_request_duration_seconds_count{route="/api/v1/runs/{id}/events",method="POST",status="200"}"#
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        moved(
+            r#"runwire_http_request_duration_seconds_count{route="/api/v1/runs/{id}/progress",method="POST",status="422"}"#
+        ) >= 1.0
+    );
+    assert!(moved("runwire_db_pool_acquire_seconds_count") >= 3.0);
+    // no time series per run: a route's pattern, never its path
+    assert!(!after.contains(id), "a run id leaked into a label");
+}
+
+#[tokio::test]
+async fn every_answer_names_its_request_and_errors_quote_it() {
+    let (app, token) = app_with_metrics().await;
+    let http = common::agent();
+    let missing = format!("/api/v1/runs/{}", uuid::Uuid::new_v4());
+    let response = http
+        .get(app.url(&missing))
+        .bearer_auth(&token)
+        .header("x-request-id", "trace-7f3a.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    assert_eq!(response.headers()["x-request-id"], "trace-7f3a.1");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], "trace-7f3a.1");
+    // a client's id that could forge a log line or carry markup is replaced by a fresh one
+    let response = http
+        .get(app.url(&missing))
+        .bearer_auth(&token)
+        .header("x-request-id", "<img src=x>")
+        .send()
+        .await
+        .unwrap();
+    let given = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&given).is_ok(), "{given}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["request_id"], given.as_str());
+    // a page has one too, and two requests never share one
+    let page = http.get(app.url("/signin")).send().await.unwrap();
+    let id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_ne!(id, given);
+}
+
+/// The real binary: `RUNWIRE_METRICS_ADDR` serves metrics with no token on an address of its own
+/// (and nothing else there); `RUNWIRE_LOG_FORMAT=json` writes each log line as one JSON object that
+/// names its request.
+#[tokio::test]
+async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
+    let db = TestDb::new().await;
+    let metrics_addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let log_path = std::env::temp_dir().join(format!("runwire-log-{}.jsonl", uuid::Uuid::new_v4()));
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = ServerProcess::start_logging(
+        &db.url,
+        None,
+        &[
+            ("RUNWIRE_METRICS_ADDR", &metrics_addr.to_string()),
+            ("RUNWIRE_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+        log,
+    )
+    .await;
+    let http = common::agent();
+    // The app's port takes connections from the start; the metrics port once migrations ran.
+    let mut scraped = None;
+    for _ in 0..100 {
+        if let Ok(response) = http
+            .get(format!("http://{metrics_addr}/metrics"))
+            .send()
+            .await
+        {
+            scraped = Some(response);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = scraped.expect("metrics served").text().await.unwrap();
+    assert!(text.contains("runwire_db_pool_connections"), "{text}");
+    let other = http
+        .get(format!("http://{metrics_addr}/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        404,
+        "the metrics address serves metrics only"
+    );
+    // and the app's own address does not serve them at all without a configured token
+    let app = http
+        .get(format!("http://{}/metrics", server.addr))
+        .bearer_auth("a-guess")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(app.status(), 404);
+
+    let answered = http
+        .get(format!("http://{}/health", server.addr))
+        .header("x-request-id", "json-log-probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    let mut line = None;
+    for _ in 0..50 {
+        let written = std::fs::read_to_string(&log_path).unwrap();
+        let objects: Vec<Value> = written
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+            .collect();
+        line = objects.into_iter().find(|o| {
+            o["spans"][0]["request_id"] == "json-log-probe" && o["message"] == "answered"
+        });
+        if line.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let line = line.expect("a JSON log line for the request");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["spans"][0]["path"], "/health");
+    assert_eq!(line["level"], "INFO");
+    server.child.kill().await.unwrap();
+    let _ = std::fs::remove_file(&log_path);
+}
