@@ -22,7 +22,7 @@ export LEPTOS_OUTPUT_NAME := runwire
 export LEPTOS_SITE_ROOT   := $(SITE)
 export LEPTOS_SITE_PKG_DIR := pkg
 
-.PHONY: help tools run build server site site-release test test-rust py-deps fuzz-deps ts-client test-e2e e2e-deps chromium dev bench fmt lint clean-db sqlx-prepare
+.PHONY: help tools run build server site site-release test test-rust py-deps fuzz-deps ts-client test-e2e e2e-deps chromium postgres nginx dev bench fmt lint clean-db sqlx-prepare
 
 help:
 	@echo "make run    build everything missing, start the embedded PostgreSQL and serve http://$(RUNWIRE_ADDR)"
@@ -69,7 +69,7 @@ site-release: tools
 	@cp -r public/. $(SITE_RELEASE)/
 	@cd $(SITE_RELEASE)/pkg && for f in runwire.wasm runwire.js runwire.css; do gzip -9 -k -f $$f; done
 
-run: build
+run: build postgres
 	RUNWIRE_DEMO=$${RUNWIRE_DEMO:-1} RUNWIRE_ADDR=$(RUNWIRE_ADDR) $(SERVER) serve
 
 ## test: everything CI runs
@@ -106,7 +106,7 @@ $(PY_CLIENT): $(PY_DEPS) clients/python/pyproject.toml $(wildcard clients/python
 ts-client:
 	@cd clients/typescript && { [ -d node_modules/typescript ] || npm ci --no-audit --no-fund; } && npx tsc -p .
 
-test-rust: py-deps ts-client
+test-rust: py-deps ts-client postgres nginx
 	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
 	  rm -rf $(TEST_DATA); \
 	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr
@@ -114,16 +114,27 @@ test-rust: py-deps ts-client
 chromium:
 	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
+## postgres: PostgreSQL's server binaries (initdb, pg_ctl, postgres) from apt when none are found on
+## PATH or in Debian's /usr/lib/postgresql/*/bin (where runwire looks for them); not needed when
+## DATABASE_URL names a server.
+postgres:
+	@[ -n "$$DATABASE_URL" ] || command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { echo "installing PostgreSQL's server binaries with apt"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+
+## nginx: Debian's nginx, for the proxy test (tests/nginx.rs runs deploy/nginx.conf)
+nginx:
+	@[ -x /usr/sbin/nginx ] || command -v nginx >/dev/null || { apt-get update -qq && apt-get install -y -qq nginx-light >/dev/null; }
+
 e2e-deps: chromium
 	@cd end2end && { [ -d node_modules/@playwright/test ] && [ -d node_modules/@axe-core/playwright ] || npm ci --no-audit --no-fund; }
 
-test-e2e: e2e-deps py-deps
+test-e2e: e2e-deps py-deps postgres
 	@rm -rf $(E2E_DATA)
 	cd end2end && RUNWIRE_E2E_ADDR=$(E2E_ADDR) RUNWIRE_E2E_DATA=$(E2E_DATA) npx playwright test
 
 ## bench: performance figures (release build; not part of `make test`)
 BENCH_DATA := $(CURDIR)/target/bench-db
-bench: site-release e2e-deps
+bench: site-release e2e-deps postgres
 	@trap '$(SERVER) --data-dir $(BENCH_DATA) db stop >/dev/null 2>&1' EXIT; \
 	  $(MAKE) server >/dev/null; \
 	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench dashboard --bench ingest --bench spans --bench live --bench first_load
