@@ -9,7 +9,7 @@ mod common;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::{principal, TestDb};
-use runwire::model::{AgentRun, CurrentUser, LiveMessage, LiveRequest, RunFilter, RunStatus};
+use runwire::model::{AgentRun, LiveMessage, LiveRequest, RunFilter, RunStatus};
 use runwire::model::{NewRun, RunUpdate, TriggerRequest, UserRole};
 use runwire::server::auth::tokens::{self, NewToken};
 use runwire::server::demo_agent::{AgentRunner, AgentRunnerConfig};
@@ -18,7 +18,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const PROCESSES: usize = 3;
 const USERS: usize = 10;
@@ -88,19 +87,10 @@ async fn watch(
     'connect: loop {
         assert!(Instant::now() < give_up, "a client never caught up");
         let after = seen.ids.last().copied().unwrap_or(0);
-        let mut request = format!("ws://{balancer}/api/live_runs")
-            .into_client_request()
-            .unwrap();
-        request
-            .headers_mut()
-            .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let Ok((socket, _)) =
-            tokio_tungstenite::connect_async_with_config(request, None, true).await
-        else {
+        let Some(mut client) = LiveClient::try_connect(balancer, &token).await else {
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         };
-        let mut client = LiveClient::from_socket(socket);
         client
             .send(&LiveRequest::Subscribe {
                 filter: RunFilter::default(),
@@ -150,14 +140,6 @@ async fn watch(
             }
         }
     }
-}
-
-async fn user_event_ids(db: &TestDb, user: &CurrentUser) -> Vec<i64> {
-    sqlx::query_scalar("SELECT id FROM agent_run_events WHERE user_id = $1 ORDER BY id")
-        .bind(user.id)
-        .fetch_all(&mut db.owner_conn().await)
-        .await
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +269,7 @@ async fn a_killed_process_loses_no_event_doubles_none_and_its_runs_are_timed_out
 
     let mut stored = Vec::new();
     for ((user, _), target) in users.iter().zip(&targets) {
-        let ids = user_event_ids(&db, user).await;
+        let ids = db.event_ids_of(user).await;
         target.send_replace(ids.last().copied());
         stored.push(ids);
     }

@@ -412,7 +412,7 @@ async fn a_restarted_server_process_resumes_without_loss() {
     ));
     let mut server = ServerProcess::start(&db.url, Some(addr)).await;
     producer.await.unwrap();
-    let stored = user_event_ids_in(&db, &alice).await;
+    let stored = db.event_ids_of(&alice).await;
     let mut client = LiveClient::subscribe(
         addr,
         &token,
@@ -424,14 +424,6 @@ async fn a_restarted_server_process_resumes_without_loss() {
     received.extend(rest);
     assert_eq!(received, stored);
     server.child.kill().await.unwrap();
-}
-
-async fn user_event_ids_in(db: &TestDb, user: &CurrentUser) -> Vec<i64> {
-    sqlx::query_scalar("SELECT id FROM agent_run_events WHERE user_id = $1 ORDER BY id")
-        .bind(user.id)
-        .fetch_all(&mut db.owner_conn().await)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

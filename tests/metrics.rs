@@ -4,11 +4,11 @@
 
 mod common;
 
+use common::api::{api_on, Api};
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::{TestApp, TestDb};
-use runwire::model::{LiveMessage, RunFilter, UserRole};
-use runwire::server::auth::tokens::{self, NewToken};
+use runwire::model::{LiveMessage, RunFilter};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,7 +27,15 @@ fn sample(text: &str, series: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The app's metrics, once its hub is connected (it connects just after the app starts; the gauges
+/// are per process, so no app of this binary may report a hub still connecting).
 async fn scrape(app: &TestApp) -> String {
+    for _ in 0..200 {
+        if app.bus.is_connected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let response = common::agent()
         .get(app.url("/metrics"))
         .bearer_auth(METRICS_TOKEN)
@@ -46,24 +54,20 @@ async fn scrape(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
-async fn app_with_metrics() -> (TestApp, String) {
-    let db = TestDb::new().await;
-    let user = db.user("ops@example.com", UserRole::User).await;
-    let (_, token) = tokens::create(&db.pool, &user, &NewToken::read_write("agent"))
-        .await
-        .unwrap();
-    let app = TestApp::start_configured(db, None, |state| {
-        state.metrics_token = Some(Arc::from(METRICS_TOKEN));
+async fn app_with_metrics() -> Api {
+    api_on(|db| {
+        TestApp::start_configured(db, None, |state| {
+            state.metrics_token = Some(Arc::from(METRICS_TOKEN));
+        })
     })
-    .await;
-    (app, token)
+    .await
 }
 
 #[tokio::test]
 async fn metrics_need_their_token_and_are_not_served_without_one() {
-    let (app, api_token) = app_with_metrics().await;
+    let api = app_with_metrics().await;
     let http = common::agent();
-    let url = app.url("/metrics");
+    let url = api.app.url("/metrics");
     let status = |r: reqwest::Response| r.status().as_u16();
     assert_eq!(status(http.get(&url).send().await.unwrap()), 401);
     let wrong = http
@@ -73,9 +77,9 @@ async fn metrics_need_their_token_and_are_not_served_without_one() {
         .await;
     assert_eq!(status(wrong.unwrap()), 401);
     // a user's API token is not the metrics token
-    let user = http.get(&url).bearer_auth(&api_token).send().await;
+    let user = http.get(&url).bearer_auth(&api.token).send().await;
     assert_eq!(status(user.unwrap()), 401);
-    let text = scrape(&app).await;
+    let text = scrape(&api.app).await;
     for family in [
         "# TYPE runwire_db_pool_connections gauge",
         "# TYPE runwire_db_pool_max_connections gauge",
@@ -100,48 +104,35 @@ async fn metrics_need_their_token_and_are_not_served_without_one() {
 
 #[tokio::test]
 async fn a_publish_and_a_live_delivery_move_the_counters() {
-    let (app, token) = app_with_metrics().await;
-    let api = common::agent();
-    let before = scrape(&app).await;
-    let mut client = LiveClient::subscribe(app.addr, &token, RunFilter::default(), 0).await;
+    let api = app_with_metrics().await;
+    let before = scrape(&api.app).await;
+    let mut client = LiveClient::subscribe(api.app.addr, &api.token, RunFilter::default(), 0).await;
     assert!(matches!(
         client.next(Duration::from_secs(5)).await,
         Frame::Message(LiveMessage::Ready { .. })
     ));
-    let watching = scrape(&app).await;
+    let watching = scrape(&api.app).await;
     assert!(sample(&watching, "runwire_live_sockets_open") >= 1.0);
 
-    let created: Value = api
-        .post(app.url("/api/v1/runs"))
-        .bearer_auth(&token)
-        .json(&json!({ "agent_name": "metered", "task": "count me" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = created["id"].as_str().unwrap();
+    let id = api.start("metered").await.id;
     let updates: Vec<Value> = (1..=4)
         .map(|n| json!({ "type": "progress", "percent": n * 20 }))
         .collect();
-    let batch = api
-        .post(app.url(&format!("/api/v1/runs/{id}/events")))
-        .bearer_auth(&token)
-        .json(&json!({ "updates": updates }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(batch.status(), 200, "{}", batch.text().await.unwrap());
+    let (status, body) = api
+        .post(
+            &format!("/api/v1/runs/{id}/events"),
+            json!({ "updates": updates }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     // a refused write stores nothing and counts nothing
-    let refused = api
-        .post(app.url(&format!("/api/v1/runs/{id}/progress")))
-        .bearer_auth(&token)
-        .json(&json!({ "percent": 500 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(refused.status(), 422);
+    let (status, _) = api
+        .post(
+            &format!("/api/v1/runs/{id}/progress"),
+            json!({ "percent": 500 }),
+        )
+        .await;
+    assert_eq!(status, 422);
     let mut events = 0;
     while events < 5 {
         match client.next(Duration::from_secs(5)).await {
@@ -150,7 +141,7 @@ async fn a_publish_and_a_live_delivery_move_the_counters() {
             other => panic!("expected the run's events, got {other:?}"),
         }
     }
-    let after = scrape(&app).await;
+    let after = scrape(&api.app).await;
     let moved = |series: &str| sample(&after, series) - sample(&before, series);
     // Other tests of this binary publish too (the recorder is per process): at least ours.
     let created = moved(r#"runwire_events_ingested_total{kind="started"}"#)
@@ -159,46 +150,44 @@ async fn a_publish_and_a_live_delivery_move_the_counters() {
     assert!(moved(r#"runwire_events_ingested_total{kind="progress"}"#) >= 4.0);
     assert!(moved("runwire_live_deliveries_total") >= 5.0);
     assert!(moved("runwire_hub_lag_seconds_count") >= 5.0);
+    let answered = |route: &str, status: u16| {
+        moved(&format!(
+            r#"runwire_http_request_duration_seconds_count{{route="{route}",method="POST",status="{status}"}}"#
+        ))
+    };
+    assert!(answered("/api/v1/runs/{id}/events", 200) >= 1.0, "{after}");
     assert!(
-        moved(
-            r#"runwire_http_request_duration_seconds_count{route="/api/v1/runs/{id}/events",method="POST",status="200"}"#
-        ) >= 1.0,
+        answered("/api/v1/runs/{id}/progress", 422) >= 1.0,
         "{after}"
-    );
-    assert!(
-        moved(
-            r#"runwire_http_request_duration_seconds_count{route="/api/v1/runs/{id}/progress",method="POST",status="422"}"#
-        ) >= 1.0
     );
     assert!(moved("runwire_db_pool_acquire_seconds_count") >= 3.0);
     // no time series per run: a route's pattern, never its path
-    assert!(!after.contains(id), "a run id leaked into a label");
+    assert!(
+        !after.contains(&id.to_string()),
+        "a run id leaked into a label"
+    );
 }
 
 #[tokio::test]
 async fn every_answer_names_its_request_and_errors_quote_it() {
-    let (app, token) = app_with_metrics().await;
+    let api = app_with_metrics().await;
     let http = common::agent();
-    let missing = format!("/api/v1/runs/{}", uuid::Uuid::new_v4());
-    let response = http
-        .get(app.url(&missing))
-        .bearer_auth(&token)
-        .header("x-request-id", "trace-7f3a.1")
-        .send()
-        .await
-        .unwrap();
+    let missing = api
+        .app
+        .url(&format!("/api/v1/runs/{}", uuid::Uuid::new_v4()));
+    let ask = |id: &'static str| {
+        http.get(&missing)
+            .bearer_auth(&api.token)
+            .header("x-request-id", id)
+            .send()
+    };
+    let response = ask("trace-7f3a.1").await.unwrap();
     assert_eq!(response.status(), 404);
     assert_eq!(response.headers()["x-request-id"], "trace-7f3a.1");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], "trace-7f3a.1");
     // a client's id that could forge a log line or carry markup is replaced by a fresh one
-    let response = http
-        .get(app.url(&missing))
-        .bearer_auth(&token)
-        .header("x-request-id", "<img src=x>")
-        .send()
-        .await
-        .unwrap();
+    let response = ask("<img src=x>").await.unwrap();
     let given = response.headers()["x-request-id"]
         .to_str()
         .unwrap()
@@ -207,7 +196,7 @@ async fn every_answer_names_its_request_and_errors_quote_it() {
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["request_id"], given.as_str());
     // a page has one too, and two requests never share one
-    let page = http.get(app.url("/signin")).send().await.unwrap();
+    let page = http.get(api.app.url("/signin")).send().await.unwrap();
     let id = page.headers()["x-request-id"].to_str().unwrap().to_owned();
     assert_ne!(id, given);
 }
@@ -277,22 +266,7 @@ async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
         .await
         .unwrap();
     assert_eq!(answered.status(), 200);
-    let mut line = None;
-    for _ in 0..50 {
-        let written = std::fs::read_to_string(&log_path).unwrap();
-        let objects: Vec<Value> = written
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
-            .collect();
-        line = objects.into_iter().find(|o| {
-            o["spans"][0]["request_id"] == "json-log-probe" && o["message"] == "answered"
-        });
-        if line.is_some() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let line = line.expect("a JSON log line for the request");
+    let line = ServerProcess::answered_line(&log_path, "json-log-probe").await;
     assert_eq!(line["status"], 200);
     assert_eq!(line["spans"][0]["path"], "/health");
     assert_eq!(line["level"], "INFO");

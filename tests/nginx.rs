@@ -12,7 +12,7 @@ use runwire::model::{LiveMessage, RunFilter, UserRole};
 use runwire::server::auth::tokens::{self, NewToken};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// Debian's nginx (`make test` installs it).
@@ -106,22 +106,6 @@ impl Drop for Nginx {
     }
 }
 
-/// The JSON log line runwire wrote when it answered the request `id`.
-async fn answered_line(log: &Path, id: &str) -> Value {
-    for _ in 0..100 {
-        let written = std::fs::read_to_string(log).unwrap();
-        let found = written
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|o| o["message"] == "answered" && o["spans"][0]["request_id"] == id);
-        if let Some(line) = found {
-            return line;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no log line for request {id}");
-}
-
 #[tokio::test]
 async fn rest_and_live_pass_through_nginx_with_the_headers_runwire_believes() {
     let db = TestDb::new().await;
@@ -204,7 +188,7 @@ async fn rest_and_live_pass_through_nginx_with_the_headers_runwire_believes() {
         .to_str()
         .unwrap()
         .to_owned();
-    let line = answered_line(&log, &spoofed_id).await;
+    let line = ServerProcess::answered_line(&log, &spoofed_id).await;
     assert_eq!(line["spans"][0]["client"], "127.0.0.1", "{line}");
     // ... while from the trusted proxy's address the same headers are believed (so the check above
     // can tell the two apart).
@@ -217,7 +201,7 @@ async fn rest_and_live_pass_through_nginx_with_the_headers_runwire_believes() {
         .await
         .unwrap();
     assert!(direct.headers().contains_key("strict-transport-security"));
-    let line = answered_line(&log, "direct-from-proxy").await;
+    let line = ServerProcess::answered_line(&log, "direct-from-proxy").await;
     assert_eq!(line["spans"][0]["client"], "203.0.113.9", "{line}");
 
     // A body over runwire's limit gets runwire's own JSON 413, not an nginx page.

@@ -15,6 +15,15 @@ pub struct Api {
 }
 
 pub async fn api_with_limit(burst: u32) -> Api {
+    api_on(|db| TestApp::start_with_limit(db, None, burst)).await
+}
+
+/// The two agents' tokens on a database of their own, served by the app `start` makes of it.
+pub async fn api_on<F, Fut>(start: F) -> Api
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: std::future::Future<Output = TestApp>,
+{
     let db = TestDb::new().await;
     let a = db.user("agent-a@example.com", UserRole::User).await;
     let b = db.user("agent-b@example.com", UserRole::User).await;
@@ -25,7 +34,7 @@ pub async fn api_with_limit(burst: u32) -> Api {
         .await
         .unwrap();
     Api {
-        app: TestApp::start_with_limit(db, None, burst).await,
+        app: start(db).await,
         token,
         other_token,
     }

@@ -194,6 +194,15 @@ impl TestDb {
         users::ensure(&self.pool, email, &hash, role).await.unwrap()
     }
 
+    /// The ids of `user`'s stored events, in order (read as the owner).
+    pub async fn event_ids_of(&self, user: &CurrentUser) -> Vec<i64> {
+        sqlx::query_scalar("SELECT id FROM agent_run_events WHERE user_id = $1 ORDER BY id")
+            .bind(user.id)
+            .fetch_all(&mut self.owner_conn().await)
+            .await
+            .unwrap()
+    }
+
     pub async fn scoped(&self, user: &CurrentUser) -> ScopedTx {
         begin_scoped(&self.pool, principal(user)).await.unwrap()
     }

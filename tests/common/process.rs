@@ -57,6 +57,26 @@ impl ServerProcess {
         panic!("runwire did not start listening on {addr}");
     }
 
+    /// The JSON log line (`RUNWIRE_LOG_FORMAT=json`) the server at `log` wrote when it answered the
+    /// request `id`; every line of the log must be JSON.
+    pub async fn answered_line(log: &std::path::Path, id: &str) -> serde_json::Value {
+        for _ in 0..100 {
+            let written = std::fs::read_to_string(log).unwrap();
+            let found = written
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l)
+                        .unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))
+                })
+                .find(|o| o["message"] == "answered" && o["spans"][0]["request_id"] == id);
+            if let Some(line) = found {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("no log line for request {id}");
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id().expect("the server is running")
     }

@@ -36,6 +36,13 @@ pub enum Frame {
 
 impl LiveClient {
     pub async fn connect(addr: SocketAddr, token: &str) -> LiveClient {
+        LiveClient::try_connect(addr, token)
+            .await
+            .expect("the live socket opens")
+    }
+
+    /// [`LiveClient::connect`], or None when the socket cannot be opened.
+    pub async fn try_connect(addr: SocketAddr, token: &str) -> Option<LiveClient> {
         let mut request = format!("ws://{addr}/api/live_runs")
             .into_client_request()
             .unwrap();
@@ -44,8 +51,8 @@ impl LiveClient {
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
-            .unwrap();
-        LiveClient::from_socket(socket)
+            .ok()?;
+        Some(LiveClient::from_socket(socket))
     }
 
     /// A client on a socket opened some other way (a cookie, an Origin).
