@@ -2,7 +2,7 @@
 
 use crate::server::bus::EventBus;
 use crate::server::cli::Config;
-use crate::server::db::{Database, Principal};
+use crate::server::db::{Database, Principal, ReadReplica};
 use crate::server::demo_agent::AgentRunner;
 use crate::server::jobs::alerts::Alerter;
 use crate::server::jobs::{Scheduler, SystemClock};
@@ -227,7 +227,19 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         api_limiter: rate_limit::limiter(config.api_rate, config.api_burst),
         bus: bus.clone(),
         publisher: AgentEventPublisher::with_prices(pool.clone(), Arc::new(config.price_table()?)),
-        reader: RunReader::new(pool.clone(), bus.clone()),
+        reader: match config
+            .database_read_url
+            .as_deref()
+            .filter(|url| !url.is_empty())
+        {
+            Some(url) => {
+                let replica = ReadReplica::connect(url, pool.clone(), config.db_pool)
+                    .await
+                    .context("DATABASE_READ_URL")?;
+                RunReader::with_replica(pool.clone(), bus.clone(), Arc::new(replica))
+            }
+            None => RunReader::new(pool.clone(), bus.clone()),
+        },
         live: config.live(),
         live_sockets: Default::default(),
         exports: Default::default(),

@@ -22,6 +22,10 @@ pub struct Config {
     /// PostgreSQL to use. Unset: runwire starts its own cluster under --data-dir.
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// A streaming standby of DATABASE_URL (same user) for the dashboard's lists, totals and
+    /// exports; writes, live delivery and everything else stay on the primary.
+    #[arg(long, env = "DATABASE_READ_URL", global = true, hide_env_values = true)]
+    pub database_read_url: Option<String>,
     /// Address the web server listens on.
     #[arg(
         long,

@@ -9,7 +9,7 @@ use crate::model::{
     SPAN_PAGE_MAX, TIMELINE_MAX_EVENTS,
 };
 use crate::server::bus::EventBus;
-use crate::server::db::{begin_scoped, Principal};
+use crate::server::db::{begin_scoped, Principal, ReadReplica};
 use crate::server::{events, runs, spans};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -22,11 +22,30 @@ pub const EXPORT_PAGE: u32 = 500;
 pub struct RunReader {
     pool: PgPool,
     bus: Arc<EventBus>,
+    /// Where lists, totals and exports read when a standby is configured.
+    replica: Option<Arc<ReadReplica>>,
 }
 
 impl RunReader {
     pub fn new(pool: PgPool, bus: Arc<EventBus>) -> RunReader {
-        RunReader { pool, bus }
+        RunReader {
+            pool,
+            bus,
+            replica: None,
+        }
+    }
+
+    /// A reader whose lists, totals and exports go to `replica` (see [`ReadReplica`] for when).
+    pub fn with_replica(pool: PgPool, bus: Arc<EventBus>, replica: Arc<ReadReplica>) -> RunReader {
+        RunReader {
+            replica: Some(replica),
+            ..RunReader::new(pool, bus)
+        }
+    }
+
+    /// The pool of a dashboard read (list, totals, export) that begins now.
+    async fn dashboard_pool(&self) -> Result<PgPool, AppError> {
+        dashboard_pool(&self.pool, self.replica.as_deref()).await
     }
 
     /// A page of the caller's runs matching `filter` in `sort` order; `cursor` is a previous page's
@@ -44,7 +63,7 @@ impl RunReader {
         let after = parse_cursor(cursor, sort)?;
         // The cursor is read before the runs, so the page holds at least everything up to it.
         let last_event_id = self.bus.last_event_id();
-        let mut tx = begin_scoped(&self.pool, who).await?;
+        let mut tx = begin_scoped(&self.dashboard_pool().await?, who).await?;
         let page = runs::page(&mut tx, filter, sort, after, limit).await?;
         tx.commit().await?;
         Ok(RunPage {
@@ -148,7 +167,7 @@ impl RunReader {
 
     /// The caller's run totals over `window`.
     pub async fn stats(&self, who: Principal, window: StatsWindow) -> Result<RunStats, AppError> {
-        let mut tx = begin_scoped(&self.pool, who).await?;
+        let mut tx = begin_scoped(&self.dashboard_pool().await?, who).await?;
         let stats = runs::stats(&mut tx, window.since(chrono::Utc::now())).await?;
         tx.commit().await?;
         Ok(stats)
@@ -163,7 +182,7 @@ impl RunReader {
         let now = chrono::Utc::now();
         let since = window.since(now);
         let bucket = window.trend_bucket();
-        let mut tx = begin_scoped(&self.pool, who).await?;
+        let mut tx = begin_scoped(&self.dashboard_pool().await?, who).await?;
         let stats = runs::stats(&mut tx, since).await?;
         let rows = runs::trend(&mut tx, since, bucket).await?;
         let agents = runs::agent_names(&mut tx).await?;
@@ -188,12 +207,13 @@ impl RunReader {
         filter: RunFilter,
         sort: RunSort,
     ) -> impl futures::Stream<Item = Result<Vec<AgentRun>, AppError>> + Send + 'static {
-        let pool = self.pool.clone();
+        let (pool, replica) = (self.pool.clone(), self.replica.clone());
         futures::stream::unfold(Some(None::<RunCursor>), move |after| {
-            let (pool, filter) = (pool.clone(), filter.clone());
+            let (pool, replica, filter) = (pool.clone(), replica.clone(), filter.clone());
             async move {
                 let after = after?;
                 let page = async {
+                    let pool = dashboard_pool(&pool, replica.as_deref()).await?;
                     let mut tx = begin_scoped(&pool, who).await?;
                     let page = runs::page(&mut tx, &filter, sort, after, EXPORT_PAGE).await?;
                     tx.commit().await?;
@@ -212,6 +232,17 @@ impl RunReader {
                 }
             }
         })
+    }
+}
+
+/// `primary`, or the standby once it has caught up (when one is configured).
+async fn dashboard_pool(
+    primary: &PgPool,
+    replica: Option<&ReadReplica>,
+) -> Result<PgPool, AppError> {
+    match replica {
+        Some(replica) => Ok(replica.pool_for_read().await?),
+        None => Ok(primary.clone()),
     }
 }
 

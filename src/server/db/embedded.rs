@@ -65,6 +65,61 @@ impl EmbeddedPostgres {
         Ok(cluster)
     }
 
+    /// A streaming standby of `primary` under `root`: a base backup (`pg_basebackup -R`, so it
+    /// follows the primary's WAL from then on), started read-only on a port of its own. For trying
+    /// `DATABASE_READ_URL` locally, and for its test.
+    pub fn start_standby_of(
+        primary: &EmbeddedPostgres,
+        root: &Path,
+        durability: Durability,
+    ) -> Result<Self, EmbeddedError> {
+        let mut standby = Self::open(root)?;
+        let data = standby.data_dir();
+        if data.exists() {
+            return Err(EmbeddedError::Command {
+                what: "pg_basebackup".into(),
+                detail: format!("{} exists already", data.display()),
+            });
+        }
+        for dir in [data.clone(), standby.socket_dir()] {
+            create_dir(&dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+            standby.give_to_owner(&dir)?;
+        }
+        standby.give_to_owner(&standby.root)?;
+        // pg_basebackup sits beside the server's own binaries (which PATH may only link to).
+        let server_bin = fs::canonicalize(standby.bin_dir.join("initdb"))
+            .ok()
+            .and_then(|initdb| initdb.parent().map(Path::to_path_buf))
+            .unwrap_or_else(|| standby.bin_dir.clone());
+        standby.bin_dir = server_bin;
+        standby.run_pg(
+            "pg_basebackup",
+            standby
+                .pg_command("pg_basebackup")
+                .env("PGPASSWORD", &primary.password)
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    SUPERUSER,
+                    "-X",
+                    "stream",
+                    "-R",
+                    // a fast checkpoint: the default spreads it over minutes
+                    "--checkpoint=fast",
+                    "-D",
+                ])
+                .arg(&data)
+                .arg(format!("--port={}", primary.port)),
+        )?;
+        // The superuser and its password come with the backup.
+        write_private(&standby.password_file(), &primary.password)?;
+        standby.password = primary.password.clone();
+        standby.boot(durability)?;
+        Ok(standby)
+    }
+
     /// Stops the cluster under `root` if it runs, whoever started it (`runwire db stop`).
     pub fn stop_running(root: &Path) -> Result<(), EmbeddedError> {
         Self::open(root)?.stop_cluster()

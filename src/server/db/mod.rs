@@ -2,9 +2,11 @@
 //! the application pool, whose connections all log in as the non-owner role `runwire_app`.
 
 mod embedded;
+mod replica;
 mod scope;
 
 pub use embedded::{Durability, EmbeddedError, EmbeddedPostgres};
+pub use replica::{ReadReplica, REPLICA_WAIT_MAX};
 pub use scope::{begin_scoped, system_session, Principal, ScopedTx};
 
 use sqlx::migrate::Migrator;

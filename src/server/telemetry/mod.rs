@@ -36,6 +36,7 @@ pub const DB_POOL_WAITS: &str = "runwire_db_pool_waits_total";
 pub const JOB_RUNS: &str = "runwire_job_runs_total";
 pub const ALERTS: &str = "runwire_alerts_total";
 pub const AGENT_QUEUE: &str = "runwire_agent_queue_depth";
+pub const REPLICA_READS: &str = "runwire_read_replica_reads_total";
 
 /// Upper bounds of the latency histograms' buckets, in seconds: 1 ms to 10 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -124,6 +125,11 @@ fn describe() {
     describe_gauge!(
         AGENT_QUEUE,
         "Built-in agent jobs across all processes, by state"
+    );
+    describe_counter!(
+        REPLICA_READS,
+        "Dashboard reads with DATABASE_READ_URL set, by who served them (the standby, or the \
+         primary when the standby lagged)"
     );
 }
 
