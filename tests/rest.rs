@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::api::{api, api_with_limit, assert_error};
+use common::api::{api, api_on, api_with_limit, assert_error};
 use reqwest::{Method, StatusCode};
 use runwire::model::{AgentRun, RunEventKind, RunPage, RunStatus};
 use runwire::server::rest::ROUTES;
@@ -514,7 +514,13 @@ async fn legacy_paths_work_and_never_take_a_user_from_the_client() {
 
 #[tokio::test]
 async fn the_openapi_document_lists_exactly_the_routes_and_each_answers() {
-    let api = api().await;
+    // with metrics served on the app's address, as /metrics is documented
+    let api = api_on(|db| {
+        common::TestApp::start_configured(db, None, |state| {
+            state.metrics_token = Some(std::sync::Arc::from("metrics-token"));
+        })
+    })
+    .await;
     let (status, doc) = api.get("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
     let mut documented: Vec<(String, String)> = doc["paths"]
