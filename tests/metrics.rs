@@ -225,6 +225,14 @@ async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
     )
     .await;
     let http = common::agent();
+    // A request before anyone scrapes is counted too (the recorder exists from the start).
+    let answered = http
+        .get(format!("http://{}/health", server.addr))
+        .header("x-request-id", "json-log-probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
     // The app's port takes connections from the start; the metrics port once migrations ran.
     let mut scraped = None;
     for _ in 0..100 {
@@ -240,6 +248,8 @@ async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
     }
     let text = scraped.expect("metrics served").text().await.unwrap();
     assert!(text.contains("runwire_db_pool_connections"), "{text}");
+    let health = r#"runwire_http_request_duration_seconds_count{route="/health",method="GET",status="200"} 1"#;
+    assert!(text.contains(health), "{text}");
     let other = http
         .get(format!("http://{metrics_addr}/health"))
         .send()
@@ -259,13 +269,6 @@ async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
         .unwrap();
     assert_eq!(app.status(), 404);
 
-    let answered = http
-        .get(format!("http://{}/health", server.addr))
-        .header("x-request-id", "json-log-probe")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answered.status(), 200);
     let line = ServerProcess::answered_line(&log_path, "json-log-probe").await;
     assert_eq!(line["status"], 200);
     assert_eq!(line["spans"][0]["path"], "/health");

@@ -31,6 +31,8 @@ fn route_list() -> Vec<AxumRouteListing> {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Installed before the first request: until then, everything counted would be lost.
+    telemetry::recorder();
     let routes = route_list();
     let leptos_options = state.leptos_options.clone();
     let context = page_context(state.clone());
@@ -185,6 +187,7 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> anyhow::Result<LeptosOption
 
 /// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    telemetry::recorder();
     // Bind first: a taken port should fail before anything is started.
     let listener = tokio::net::TcpListener::bind(config.addr)
         .await
