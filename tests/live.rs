@@ -107,6 +107,31 @@ async fn expect_events(client: &mut LiveClient, count: usize) -> Vec<i64> {
     ids
 }
 
+/// A client that failed over from a process whose hub was ahead names an event this process's hub
+/// has not read yet: the subscription waits for the hub (briefly) instead of being refused.
+#[tokio::test]
+async fn a_cursor_just_ahead_of_the_hub_waits_for_it() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "ahead").await;
+    t.app.hub_caught_up().await;
+    let latest = t.app.bus.last_event_id();
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), latest + 1).await;
+    // the event the client named appears a moment later (through its own process, say)
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    publish_progress(&t.publisher, &t.alice, run, 2, 1).await;
+    let (mut ready, mut ids) = (false, vec![]);
+    while !ready || ids.is_empty() {
+        match client.next(WAIT).await {
+            Frame::Message(LiveMessage::Ready { .. }) => ready = true,
+            Frame::Event(event, _) => ids.push(event.id),
+            other => panic!("expected the subscription to go on, got {other:?}"),
+        }
+    }
+    // only what comes after the client's cursor
+    assert_eq!(ids, vec![latest + 2]);
+}
+
 #[tokio::test]
 async fn replay_then_live_in_order_and_only_the_callers() {
     let t = live().await;

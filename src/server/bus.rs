@@ -126,6 +126,18 @@ impl EventBus {
     }
 
     /// The hub's cursor: every event up to it is settled and has been handed out.
+    /// The hub's cursor once it has reached `id`, or as it stands after `limit`.
+    pub async fn reached(&self, id: i64, limit: Duration) -> i64 {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let cursor = self.last_event_id();
+            if cursor >= id || tokio::time::Instant::now() >= deadline {
+                return cursor;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Bytes of events held for subscribers that have yet to read them.
     pub fn held_bytes(&self) -> usize {
         self.held_bytes.load(Ordering::Relaxed)

@@ -76,6 +76,9 @@ const FRAME_MESSAGES: usize = 64;
 const LINGER: Duration = Duration::from_secs(2);
 /// A client that takes no frame for this long is gone.
 const STALLED: Duration = Duration::from_secs(30);
+/// Longest a subscription whose cursor is ahead of this process's hub waits for the hub.
+const CURSOR_AHEAD_WAIT: Duration = Duration::from_secs(1);
+
 /// While the hub is over its memory budget, subscribers further behind than this resync.
 const SHED_BEHIND: usize = 256;
 
@@ -155,11 +158,18 @@ where
         }
         // Subscribe to the hub (and to credential news) before replaying, so nothing falls between.
         let mut credentials = self.live.bus.credential_news();
-        let (mut hub, hub_cursor) = self.live.bus.subscribe();
+        let (mut hub, mut hub_cursor) = self.live.bus.subscribe();
         if after < 0 {
             return self
                 .refuse("after_event_id must be 0 or a previous event id")
                 .await;
+        }
+        if after > hub_cursor {
+            // A cursor that another process handed out (the client failed over) may be a little
+            // ahead of this process's hub: give the hub a moment before calling it a cursor from
+            // the future. What the hub reads meanwhile is in `hub` already, and duplicates of the
+            // replay are dropped by id.
+            hub_cursor = self.live.bus.reached(after, CURSOR_AHEAD_WAIT).await;
         }
         if after > hub_cursor {
             let message =
