@@ -53,6 +53,8 @@ export default defineConfig({
       RUNWIRE_TRUSTED_PROXIES: '127.0.0.1/32',
       LEPTOS_SITE_ROOT: 'target/site',
       LEPTOS_OUTPUT_NAME: 'runwire',
+      // Warnings and errors in the test log; not a line per request.
+      RUST_LOG: 'info,sqlx=warn,runwire::server::telemetry::requests=warn',
     },
   },
 });
