@@ -5,6 +5,7 @@
 mod common;
 
 use common::api::{api_on, Api};
+use common::metrics::sample;
 use common::process::ServerProcess;
 use common::ws::{Frame, LiveClient};
 use common::{TestApp, TestDb};
@@ -15,18 +16,6 @@ use std::time::Duration;
 
 const METRICS_TOKEN: &str = "test-metrics-token";
 
-/// The value of the sample `name{labels}` (labels exactly as rendered, sorted by the exporter),
-/// 0 when it is not there yet.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .filter(|line| !line.starts_with('#'))
-        .find_map(|line| {
-            let (name, value) = line.rsplit_once(' ')?;
-            (name == series).then(|| value.parse::<f64>().unwrap())
-        })
-        .unwrap_or(0.0)
-}
-
 /// The app's metrics, once its hub is connected (it connects just after the app starts; the gauges
 /// are per process, so no app of this binary may report a hub still connecting).
 async fn scrape(app: &TestApp) -> String {
@@ -36,22 +25,7 @@ async fn scrape(app: &TestApp) -> String {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let response = common::agent()
-        .get(app.url("/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let content_type = response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    assert!(
-        content_type.starts_with("text/plain; version=0.0.4"),
-        "{content_type}"
-    );
-    response.text().await.unwrap()
+    common::metrics::scrape(&app.url("/metrics"), METRICS_TOKEN).await
 }
 
 async fn app_with_metrics() -> Api {

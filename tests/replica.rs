@@ -18,21 +18,13 @@ use std::time::{Duration, Instant};
 const METRICS_TOKEN: &str = "replica-metrics";
 
 /// Dashboard reads served by the standby and by the primary so far.
-async fn served_by(http: &reqwest::Client, addr: std::net::SocketAddr) -> (f64, f64) {
-    let text = http
-        .get(format!("http://{addr}/metrics"))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+async fn served_by(addr: std::net::SocketAddr) -> (f64, f64) {
+    let text = common::metrics::scrape(&format!("http://{addr}/metrics"), METRICS_TOKEN).await;
     let count = |by: &str| {
-        let series = format!(r#"runwire_read_replica_reads_total{{served_by="{by}"}} "#);
-        text.lines()
-            .find_map(|line| line.strip_prefix(&series))
-            .map_or(0.0, |value| value.parse().unwrap())
+        common::metrics::sample(
+            &text,
+            &format!(r#"runwire_read_replica_reads_total{{served_by="{by}"}}"#),
+        )
     };
     (count("standby"), count("primary"))
 }
@@ -94,10 +86,10 @@ async fn lists_read_the_standby_and_still_see_every_earlier_write() {
     };
 
     // A write, then at once a list: the standby serves it, and the run is there.
-    let (standby_before, primary_before) = served_by(&http, server.addr).await;
+    let (standby_before, primary_before) = served_by(server.addr).await;
     assert_eq!(create("first").await.unwrap().status(), StatusCode::CREATED);
     assert!(listed().await.contains(&"first".to_owned()));
-    let (standby_after, primary_after) = served_by(&http, server.addr).await;
+    let (standby_after, primary_after) = served_by(server.addr).await;
     assert_eq!(standby_after - standby_before, 1.0);
     assert_eq!(primary_after, primary_before);
 
@@ -117,7 +109,7 @@ async fn lists_read_the_standby_and_still_see_every_earlier_write() {
     let asked = Instant::now();
     assert!(listed().await.contains(&"second".to_owned()));
     assert!(asked.elapsed() >= db::REPLICA_WAIT_MAX);
-    let (standby_lagging, primary_lagging) = served_by(&http, server.addr).await;
+    let (standby_lagging, primary_lagging) = served_by(server.addr).await;
     assert_eq!(primary_lagging - primary_after, 1.0);
     assert_eq!(standby_lagging, standby_after);
     // The standby itself has not seen it: the list above was the primary's.
@@ -134,7 +126,7 @@ async fn lists_read_the_standby_and_still_see_every_earlier_write() {
         .await
         .unwrap();
     assert!(listed().await.contains(&"second".to_owned()));
-    let (standby_resumed, _) = served_by(&http, server.addr).await;
+    let (standby_resumed, _) = served_by(server.addr).await;
     assert_eq!(standby_resumed - standby_lagging, 1.0);
 
     server.child.kill().await.unwrap();

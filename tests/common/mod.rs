@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod api;
+pub mod metrics;
 pub mod otlp;
 pub mod process;
 pub mod ws;
