@@ -130,6 +130,24 @@ async fn lists_read_the_standby_and_still_see_every_earlier_write() {
     assert_eq!(standby_resumed - standby_lagging, 1.0);
 
     server.child.kill().await.unwrap();
+
+    // A read URL that names the primary itself would make every read wait for nothing: refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_runwire"))
+        .arg("serve")
+        .env("DATABASE_URL", primary.url("runwire"))
+        .env("DATABASE_READ_URL", primary.url("runwire"))
+        .env("RUNWIRE_ADDR", port.to_string())
+        .env("RUST_LOG", "error")
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("not in recovery"), "{said}");
     drop(pool);
     drop(standby);
     drop(primary);

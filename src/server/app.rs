@@ -272,7 +272,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!("runwire is serving at http://{addr}");
     if let Some(metrics) = metrics_listener {
-        tracing::info!("metrics at http://{}/metrics", metrics.local_addr()?);
+        let at = metrics.local_addr()?;
+        tracing::info!("metrics at http://{at}/metrics");
+        if !is_internal(at.ip()) {
+            tracing::warn!(
+                "RUNWIRE_METRICS_ADDR {at} is not a loopback or private address, and /metrics \
+                 there asks for no token: keep it behind a firewall or use RUNWIRE_METRICS_TOKEN"
+            );
+        }
         let router = telemetry::private_router(state.clone());
         let stopped = bus.stopped();
         tokio::spawn(serve_http(
@@ -309,6 +316,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     db.stop()?;
     tracing::info!("runwire stopped");
     Ok(())
+}
+
+/// A loopback or private-network address (not one every network can reach).
+fn is_internal(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+        }
+    }
 }
 
 async fn shutdown_signal() {

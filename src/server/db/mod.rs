@@ -39,6 +39,8 @@ pub enum DbError {
     Embedded(#[from] EmbeddedError),
     #[error("role {APP_ROLE} may not be used: {0}")]
     UnsafeAppRole(String),
+    #[error("DATABASE_READ_URL must name a streaming standby of DATABASE_URL, but that server is not in recovery (a primary, or a promoted standby)")]
+    NotAStandby,
     #[error(transparent)]
     Sql(#[from] sqlx::Error),
 }

@@ -37,6 +37,14 @@ impl ReadReplica {
             cause,
         })?;
         let standby = app_pool(&owner, max_connections).await?;
+        // The primary itself, or a promoted standby, would make every read wait for a replay
+        // that never comes: refuse to start instead.
+        let in_recovery = sqlx::query_scalar!(r#"SELECT pg_is_in_recovery() AS "in_recovery!""#)
+            .fetch_one(&standby)
+            .await?;
+        if !in_recovery {
+            return Err(DbError::NotAStandby);
+        }
         Ok(ReadReplica { standby, primary })
     }
 
@@ -50,22 +58,24 @@ impl ReadReplica {
             .await?;
         let deadline = tokio::time::Instant::now() + REPLICA_WAIT_MAX;
         loop {
+            // Null once the standby has been promoted: it no longer follows the primary, so it is
+            // never caught up, and the primary answers at once.
             let caught_up = sqlx::query_scalar!(
-                r#"SELECT coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false) AS "caught_up!""#,
+                r#"SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn AS "caught_up""#,
                 target
             )
             .fetch_one(&self.standby)
             .await;
             match caught_up {
-                Ok(true) => {
+                Ok(Some(true)) => {
                     metrics::counter!(telemetry::REPLICA_READS, "served_by" => "standby")
                         .increment(1);
                     return Ok(self.standby.clone());
                 }
-                Ok(false) if tokio::time::Instant::now() < deadline => {
+                Ok(Some(false)) if tokio::time::Instant::now() < deadline => {
                     tokio::time::sleep(REPLICA_POLL).await;
                 }
-                Ok(false) | Err(_) => {
+                Ok(_) | Err(_) => {
                     metrics::counter!(telemetry::REPLICA_READS, "served_by" => "primary")
                         .increment(1);
                     return Ok(self.primary.clone());
