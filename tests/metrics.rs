@@ -207,20 +207,15 @@ async fn the_binary_serves_metrics_on_their_own_address_and_logs_json() {
         .await
         .unwrap();
     assert_eq!(answered.status(), 200);
-    // The app's port takes connections from the start; the metrics port once migrations ran.
-    let mut scraped = None;
-    for _ in 0..100 {
-        if let Ok(response) = http
-            .get(format!("http://{metrics_addr}/metrics"))
-            .send()
-            .await
-        {
-            scraped = Some(response);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let text = scraped.expect("metrics served").text().await.unwrap();
+    // Both ports are bound before the database is set up, and served once the app is.
+    let text = http
+        .get(format!("http://{metrics_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("runwire_db_pool_connections"), "{text}");
     let health = r#"runwire_http_request_duration_seconds_count{route="/health",method="GET",status="200"} 1"#;
     assert!(text.contains(health), "{text}");

@@ -197,6 +197,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
                 config.addr
             )
         })?;
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on RUNWIRE_METRICS_ADDR {addr}"))?,
+        ),
+        None => None,
+    };
     let mut db = Database::locate(config.database_url.as_deref(), &config.data_dir).await?;
     db.migrate().await?;
     let pool = db.app_pool(config.db_pool).await?;
@@ -260,14 +268,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             .map(Arc::from),
         web: Arc::new(config.web()?),
         sessions: config.sessions(),
-    };
-    let metrics_listener = match config.metrics_addr {
-        Some(addr) => Some(
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on RUNWIRE_METRICS_ADDR {addr}"))?,
-        ),
-        None => None,
     };
     let addr = listener.local_addr()?;
     tracing::info!("runwire is serving at http://{addr}");

@@ -125,7 +125,6 @@ impl EventBus {
         self.held_bytes.load(Ordering::Relaxed) > HUB_BUDGET_BYTES
     }
 
-    /// The hub's cursor: every event up to it is settled and has been handed out.
     /// The hub's cursor once it has reached `id`, or as it stands after `limit`.
     pub async fn reached(&self, id: i64, limit: Duration) -> i64 {
         let deadline = tokio::time::Instant::now() + limit;
@@ -143,6 +142,7 @@ impl EventBus {
         self.held_bytes.load(Ordering::Relaxed)
     }
 
+    /// The hub's cursor: every event up to it is settled and has been handed out.
     pub fn last_event_id(&self) -> i64 {
         self.cursor.load(Ordering::SeqCst)
     }

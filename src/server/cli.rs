@@ -222,7 +222,7 @@ fn parse_speed(text: &str) -> Result<f64, String> {
 }
 
 fn parse_log_format(text: &str) -> Result<crate::server::telemetry::logs::LogFormat, String> {
-    crate::server::telemetry::logs::LogFormat::parse(Some(text))
+    crate::server::telemetry::logs::LogFormat::parse(text)
 }
 
 fn parse_fraction(text: &str) -> Result<f64, String> {

@@ -143,18 +143,22 @@ pub async fn identify(State(state): State<AppState>, mut request: Request, next:
     next.run(request).await
 }
 
+/// The token of an `Authorization: Bearer <token>` header, if the request sent one.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+}
+
 async fn resolve(
     state: &AppState,
     headers: &HeaderMap,
     https: bool,
 ) -> Result<Option<Identity>, AppError> {
     let pool = &state.pool;
-    if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(AppError::Unauthorized)?;
+    if headers.contains_key(header::AUTHORIZATION) {
+        let token = bearer_token(headers).ok_or(AppError::Unauthorized)?;
         return token_identity(pool, token).await.map(Some);
     }
     let Some(token) = headers

@@ -81,12 +81,7 @@ impl EmbeddedPostgres {
                 detail: format!("{} exists already", data.display()),
             });
         }
-        for dir in [data.clone(), standby.socket_dir()] {
-            create_dir(&dir)?;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
-            standby.give_to_owner(&dir)?;
-        }
-        standby.give_to_owner(&standby.root)?;
+        standby.make_private_dirs()?;
         // pg_basebackup sits beside the server's own binaries (which PATH may only link to).
         let server_bin = fs::canonicalize(standby.bin_dir.join("initdb"))
             .ok()
@@ -222,12 +217,7 @@ impl EmbeddedPostgres {
             return Ok(password.trim().to_owned());
         }
         let password = random_password();
-        for dir in [data.clone(), self.socket_dir()] {
-            create_dir(&dir)?;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
-            self.give_to_owner(&dir)?;
-        }
-        self.give_to_owner(&self.root)?;
+        self.make_private_dirs()?;
         // initdb reads the password from a file the postgres user can read; it is removed right after.
         let pwfile = self.root.join(".initdb-pw");
         write_private(&pwfile, &password)?;
@@ -329,6 +319,16 @@ impl EmbeddedPostgres {
             what: what.to_owned(),
             detail: format!("{detail} (server log: {})", log.display()),
         })
+    }
+
+    /// The data and socket folders, private to the cluster's owner, who also gets the root.
+    fn make_private_dirs(&self) -> Result<(), EmbeddedError> {
+        for dir in [self.data_dir(), self.socket_dir()] {
+            create_dir(&dir)?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(io_err(&dir))?;
+            self.give_to_owner(&dir)?;
+        }
+        self.give_to_owner(&self.root)
     }
 
     fn give_to_owner(&self, path: &Path) -> Result<(), EmbeddedError> {

@@ -5,6 +5,7 @@ use super::openapi::ErrorBody;
 use crate::error::AppError;
 use crate::model::JobName;
 use crate::model::JobRun;
+use crate::server::auth::bearer_token;
 use crate::server::db::MIGRATOR;
 use crate::server::jobs::Trigger;
 use crate::server::state::AppState;
@@ -31,7 +32,7 @@ pub async fn cron(
     Path(job): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Some(presented) = presented_bearer(&headers) else {
+    let Some(presented) = bearer_token(&headers) else {
         return Err(AppError::Unauthorized);
     };
     let Some(secret) = state.cron_secret.as_deref() else {
@@ -58,14 +59,6 @@ pub async fn cron(
     }
 }
 
-/// The bearer token of a request, if it sent one.
-fn presented_bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-}
-
 /// Same time whatever matches: the comparison never tells how much of a guess was right.
 fn same_secret(presented: &str, secret: &str) -> bool {
     bool::from(presented.as_bytes().ct_eq(secret.as_bytes()))
@@ -85,7 +78,7 @@ pub async fn metrics(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Some(presented) = presented_bearer(&headers) else {
+    let Some(presented) = bearer_token(&headers) else {
         return Err(AppError::Unauthorized);
     };
     let Some(token) = state.metrics_token.as_deref() else {

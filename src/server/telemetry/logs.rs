@@ -9,12 +9,12 @@ pub enum LogFormat {
 }
 
 impl LogFormat {
-    /// `RUNWIRE_LOG_FORMAT`: `text` (or unset) or `json`.
-    pub fn parse(value: Option<&str>) -> Result<LogFormat, String> {
-        match value.map(str::trim) {
-            None | Some("") | Some("text") => Ok(LogFormat::Text),
-            Some("json") => Ok(LogFormat::Json),
-            Some(other) => Err(format!(
+    /// `RUNWIRE_LOG_FORMAT`: `text` (or empty) or `json`.
+    pub fn parse(value: &str) -> Result<LogFormat, String> {
+        match value.trim() {
+            "" | "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
                 "RUNWIRE_LOG_FORMAT must be `text` or `json`, not `{other}`"
             )),
         }
