@@ -87,6 +87,9 @@ pub fn router() -> Router<AppState> {
         .split_for_parts()
         .0
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .layer(axum::middleware::from_fn(|request, next| {
+            crate::server::web::refuse_oversized(BODY_LIMIT_BYTES, request, next)
+        }))
 }
 
 /// The authenticated, rate-limited caller of an API request, allowed what the request does: reads
