@@ -246,10 +246,11 @@ async fn raw(app: &TestApp) -> f64 {
                 sqlx::query(
                     "INSERT INTO agent_run_spans (span_id, run_id, user_id, parent_span_id, kind, name,
                          status, started_at, ended_at, model, input_tokens, output_tokens, cost_usd,
-                         input_preview, output_preview)
+                         input_preview, output_preview, run_created_at)
                      SELECT id, $1, $2, parent, 'llm', 'chat', 'ok', '2026-01-01T00:00:00Z',
                             '2026-01-01T00:00:01Z', 'gpt-4o-mini', 1000, 200, 0.00027,
-                            'Summarise the findings so far.', 'Three findings, one open question.'
+                            'Summarise the findings so far.', 'Three findings, one open question.',
+                            (SELECT created_at FROM agent_runs WHERE id = $1)
                      FROM unnest($3::text[], $4::text[]) AS t(id, parent)",
                 )
                 .bind(run)

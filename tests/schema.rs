@@ -207,8 +207,10 @@ async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
     tx.commit().await.unwrap();
 
     const SPAN_INSERT: &str =
-        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at)
-         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now())";
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at,
+                                      run_created_at)
+         VALUES ($1, $2, 's1', 'llm', 'chat', 'running', now(),
+                 (SELECT created_at FROM agent_runs WHERE id = $1))";
     // As the schema's owner (no row-level security in the way): only the keys stand between a
     // run and a row that names it with somebody else as its user.
     let mut conn = db.owner_conn().await;

@@ -2,7 +2,7 @@
 
 use crate::server::bus::EventBus;
 use crate::server::cli::Config;
-use crate::server::db::{Database, Principal, ReadReplica};
+use crate::server::db::{begin_scoped, Database, Principal, ReadReplica};
 use crate::server::demo_agent::AgentRunner;
 use crate::server::jobs::alerts::Alerter;
 use crate::server::jobs::{Scheduler, SystemClock};
@@ -10,7 +10,7 @@ use crate::server::publisher::AgentEventPublisher;
 use crate::server::read::RunReader;
 use crate::server::seed::{self, DEMO_EMAIL, DEMO_PASSWORD};
 use crate::server::state::AppState;
-use crate::server::{auth, otlp, rate_limit, rest, telemetry, web};
+use crate::server::{auth, otlp, partitions, rate_limit, rest, telemetry, web};
 use crate::ui::app::{shell, App};
 use anyhow::Context;
 use axum::http::{header, HeaderValue};
@@ -208,6 +208,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let mut db = Database::locate(config.database_url.as_deref(), &config.data_dir).await?;
     db.migrate().await?;
     let pool = db.app_pool(config.db_pool).await?;
+    // The scheduler keeps partitions made ahead; this covers a process whose jobs are off, or a
+    // database that was not served for a while.
+    let mut tx = begin_scoped(&pool, Principal::SYSTEM).await?;
+    partitions::create_ahead(&mut tx, chrono::Utc::now(), config.partition_unit).await?;
+    tx.commit().await?;
     let demo_user = if config.demo {
         let user = seed::seed_demo(&pool).await?;
         Some(Principal {

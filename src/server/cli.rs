@@ -1,5 +1,6 @@
 //! Command line and environment configuration.
 
+use crate::server::partitions::PartitionUnit;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -92,6 +93,10 @@ pub struct Config {
     #[arg(long, env = "RUNWIRE_RETENTION_DAYS", default_value_t = 30, global = true,
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub retention_days: u32,
+    /// How much time one partition of the event log and the spans holds: month, week or day.
+    #[arg(long, env = "RUNWIRE_PARTITION_UNIT", value_enum, default_value_t = PartitionUnit::Month,
+          global = true)]
+    pub partition_unit: PartitionUnit,
     /// Run the scheduled jobs in this process (1/0); with 0, only `POST /api/cron/{job}` fires them.
     #[arg(long, env = "RUNWIRE_JOBS", default_value = "true", global = true,
           value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::Set)]
@@ -240,6 +245,7 @@ impl Config {
             report: self.cron_report.clone(),
             retention: chrono::Duration::days(i64::from(self.retention_days)),
             session_idle: self.sessions().idle,
+            partition_unit: self.partition_unit,
             ..Default::default()
         }
     }

@@ -10,6 +10,7 @@ pub mod events;
 pub mod jobs;
 pub mod live;
 pub mod otlp;
+pub mod partitions;
 pub mod password;
 pub mod publisher;
 pub mod rate_limit;

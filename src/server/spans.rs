@@ -1,19 +1,20 @@
 //! The spans repository: all SQL on `agent_run_spans`.
 
-use crate::model::{Span, SpanKind, SpanStatus, UsageRow, USAGE_ROWS_MAX};
+use crate::model::{AgentRun, Span, SpanKind, SpanStatus, UsageRow, USAGE_ROWS_MAX};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// The spans of `run_id` with these ids, locked until the transaction ends.
+/// The spans of `run` with these ids, locked until the transaction ends.
 ///
 /// One primary-key probe per id. Written as `span_id = ANY($2)`, PostgreSQL read every span of
 /// the run and compared each with every id of the batch whenever its statistics (stale while a
 /// run grows) put few spans in a run: 2.6 ms per batch of 100 in the span benchmark, against
 /// 0.3 ms for the probes.
+/// The run's creation time names the one partition that holds its spans.
 pub async fn lock(
     tx: &mut ScopedTx,
-    run_id: Uuid,
+    run: &AgentRun,
     span_ids: &[String],
 ) -> Result<Vec<Span>, sqlx::Error> {
     sqlx::query_as!(
@@ -27,19 +28,20 @@ pub async fn lock(
            FROM unnest($2::text[]) AS wanted(span_id)
            CROSS JOIN LATERAL (
                SELECT * FROM agent_run_spans
-               WHERE run_id = $1 AND span_id = wanted.span_id
+               WHERE run_id = $1 AND span_id = wanted.span_id AND run_created_at = $3
                FOR UPDATE
            ) s"#,
-        run_id,
-        span_ids
+        run.id,
+        span_ids,
+        run.created_at
     )
     .fetch_all(tx.conn())
     .await
 }
 
-/// Writes each span whole: a new one is inserted, a known one replaced (the database refuses to
-/// change an ended one). One statement whatever the batch's size.
-pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<(), sqlx::Error> {
+/// Writes each span of `run` whole: a new one is inserted, a known one replaced (the database
+/// refuses to change an ended one). One statement whatever the batch's size.
+pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(), sqlx::Error> {
     macro_rules! column {
         ($field:ident) => {
             spans.iter().map(|s| s.$field.clone()).collect::<Vec<_>>()
@@ -51,10 +53,10 @@ pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<()
         "INSERT INTO agent_run_spans AS s (
              span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
              model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-             attributes, input_preview, output_preview, error)
+             attributes, input_preview, output_preview, error, run_created_at)
          SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at, ended_at,
                 model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-                attributes, input_preview, output_preview, error
+                attributes, input_preview, output_preview, error, $20
          FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
                      $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
                      $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
@@ -62,7 +64,7 @@ pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<()
              AS t(span_id, run_id, parent_span_id, kind, name, status, started_at, ended_at,
                   model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
                   cost_usd, attributes, input_preview, output_preview, error)
-         ON CONFLICT (run_id, span_id) DO UPDATE SET
+         ON CONFLICT (run_id, span_id, run_created_at) DO UPDATE SET
              parent_span_id = EXCLUDED.parent_span_id, kind = EXCLUDED.kind,
              name = EXCLUDED.name, status = EXCLUDED.status, started_at = EXCLUDED.started_at,
              ended_at = EXCLUDED.ended_at, model = EXCLUDED.model,
@@ -73,7 +75,7 @@ pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<()
              output_preview = EXCLUDED.output_preview, error = EXCLUDED.error",
         &column!(span_id),
         &column!(run_id),
-        user_id,
+        run.user_id,
         &column!(parent_span_id) as &[Option<String>],
         &kinds as &[SpanKind],
         &column!(name),
@@ -90,6 +92,7 @@ pub async fn save(tx: &mut ScopedTx, user_id: Uuid, spans: &[Span]) -> Result<()
         &column!(input_preview) as &[Option<String>],
         &column!(output_preview) as &[Option<String>],
         &column!(error) as &[Option<String>],
+        run.created_at,
     )
     .execute(tx.conn())
     .await

@@ -49,7 +49,7 @@ async fn every_tenant_table_forces_row_level_security() {
     let db = TestDb::new().await;
     let tables: Vec<(String, bool, bool)> = sqlx::query_as(
         "SELECT relname::text, relrowsecurity, relforcerowsecurity FROM pg_class
-         WHERE relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace
+         WHERE relkind IN ('r', 'p') AND relnamespace = 'public'::regnamespace AND NOT relispartition
            AND EXISTS (SELECT 1 FROM information_schema.columns c
                        WHERE c.table_name = relname AND c.column_name = 'user_id')
          ORDER BY 1",
@@ -68,6 +68,23 @@ async fn every_tenant_table_forces_row_level_security() {
         assert!(
             *enabled && *forced,
             "{name}: RLS enabled {enabled}, forced {forced}"
+        );
+    }
+    // A partition is reached through its table, whose policies then apply; the application has
+    // no privilege on the partition itself, so it cannot go around them.
+    let partitions: Vec<(String, bool)> = sqlx::query_as(
+        "SELECT relname::text,
+                has_table_privilege('runwire_app', oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE')
+         FROM pg_class WHERE relispartition AND relnamespace = 'public'::regnamespace ORDER BY 1",
+    )
+    .fetch_all(&mut db.owner_conn().await)
+    .await
+    .unwrap();
+    assert!(partitions.len() >= 4, "{partitions:?}");
+    for (name, reachable) in partitions {
+        assert!(
+            !reachable,
+            "runwire_app may use the partition {name} directly"
         );
     }
 }

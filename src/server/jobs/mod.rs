@@ -15,6 +15,7 @@ use crate::model::{JobName, JobRun};
 use crate::server::bus::EventBus;
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::demo_agent::AgentRunner;
+use crate::server::partitions::PartitionUnit;
 use crate::server::publisher::AgentEventPublisher;
 use crate::server::telemetry;
 use chrono::{DateTime, Utc};
@@ -50,6 +51,8 @@ pub struct JobsConfig {
     pub cleanup_batch: i64,
     /// Sessions unused this long are deleted with the expired ones.
     pub session_idle: chrono::Duration,
+    /// How much time one partition of the event log and the spans holds.
+    pub partition_unit: PartitionUnit,
 }
 
 impl Default for JobsConfig {
@@ -63,6 +66,7 @@ impl Default for JobsConfig {
             retention: chrono::Duration::days(30),
             cleanup_batch: 1_000,
             session_idle: crate::server::auth::sessions::SessionPolicy::default().idle,
+            partition_unit: PartitionUnit::default(),
         }
     }
 }

@@ -70,22 +70,62 @@ pub struct Generated {
 }
 
 /// Adds `runs` runs with `events_per_run` events each for `user_id` (0: none; otherwise at least
-/// 2, its start and its end).
+/// 2, its start and its end), spread over the 90 days before now; the newest 200 are still running.
 pub async fn generate(
     conn: &mut PgConnection,
     user_id: Uuid,
     runs: u64,
     events_per_run: u32,
+    progress: impl FnMut(u64),
+) -> Result<Generated, sqlx::Error> {
+    let load = Load {
+        runs,
+        events_per_run,
+        until: Utc::now(),
+        active_newest: ACTIVE_NEWEST,
+    };
+    generate_load(conn, user_id, load, progress).await
+}
+
+/// What [`generate_load`] adds.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    pub runs: u64,
+    pub events_per_run: u32,
+    /// The runs are spread over the 90 days before this.
+    pub until: DateTime<Utc>,
+    /// How many of the newest runs are still running.
+    pub active_newest: u64,
+}
+
+pub async fn generate_load(
+    conn: &mut PgConnection,
+    user_id: Uuid,
+    load: Load,
     mut progress: impl FnMut(u64),
 ) -> Result<Generated, sqlx::Error> {
-    let events_per_run = if events_per_run == 0 {
+    let Load {
+        runs,
+        until: now,
+        active_newest,
+        ..
+    } = load;
+    let events_per_run = if load.events_per_run == 0 {
         0
     } else {
-        events_per_run.max(2)
+        load.events_per_run.max(2)
     };
     let mut rng = StdRng::seed_from_u64(runs);
-    let now = Utc::now();
     let mut tx = conn.begin().await?;
+    // The log's monthly partitions for the spread, so the events land in theirs and not in the
+    // DEFAULT partition.
+    sqlx::query_scalar!(
+        r#"SELECT runwire_create_log_partitions($1, $2, 'month') AS "made!""#,
+        now - Duration::days(SPREAD_DAYS),
+        now
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     sqlx::raw_sql(
         "ALTER TABLE agent_runs DISABLE TRIGGER agent_runs_rollup_insert_delete;
          ALTER TABLE agent_run_events DISABLE TRIGGER agent_run_events_notify;",
@@ -98,7 +138,7 @@ pub async fn generate(
         let mut run_rows = String::with_capacity(count as usize * 300);
         let mut event_rows = String::with_capacity(count as usize * events_per_run as usize * 120);
         for i in made.runs..made.runs + count {
-            let run = GeneratedRun::new(&mut rng, user_id, i, runs, now);
+            let run = GeneratedRun::new(&mut rng, user_id, i, runs, now, active_newest);
             run.write_row(&mut run_rows);
             made.events += run.write_events(&mut event_rows, events_per_run);
         }
@@ -174,12 +214,19 @@ struct GeneratedRun {
 
 impl GeneratedRun {
     /// Run `i` of `total`; run 0 is the oldest.
-    fn new(rng: &mut StdRng, user_id: Uuid, i: u64, total: u64, now: DateTime<Utc>) -> Self {
+    fn new(
+        rng: &mut StdRng,
+        user_id: Uuid,
+        i: u64,
+        total: u64,
+        now: DateTime<Utc>,
+        active_newest: u64,
+    ) -> Self {
         let spread = Duration::days(SPREAD_DAYS).num_milliseconds() as f64;
         let age = spread * (total - i) as f64 / total as f64;
         let created = now - Duration::milliseconds(age as i64);
         let started = created + Duration::milliseconds(rng.gen_range(50..3_000));
-        let active = total - i <= ACTIVE_NEWEST;
+        let active = total - i <= active_newest;
         let status = if active {
             [
                 RunStatus::InProgress,

@@ -1,0 +1,481 @@
+//! The partitioned event log and spans (migration 022): retention drops whole partitions only
+//! when every run in them is past retention, an unfinished or recent run keeps its rows whatever
+//! their age, rows that land in the DEFAULT partition move into theirs when it is made, event-id
+//! cursors read across partitions, and only the system scope may drop anything.
+
+mod common;
+
+use chrono::{DateTime, Duration, Months, Utc};
+use common::api::{api_on, Api};
+use common::{fast_agents, principal, TestApp, TestDb, CRON_SECRET};
+use runwire::model::{JobName, RunStatus, UserRole};
+use runwire::server::db::{begin_scoped, Principal};
+use runwire::server::events;
+use runwire::server::jobs::{Clock, JobsConfig, Scheduler, Trigger};
+use runwire::server::partitions::{self, PartitionUnit};
+use sqlx::PgConnection;
+use std::sync::Arc;
+use uuid::Uuid;
+
+struct FixedClock(DateTime<Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0
+    }
+}
+
+async fn app_at(now: DateTime<Utc>) -> Api {
+    api_on(|db| {
+        TestApp::start_with_jobs(
+            db,
+            None,
+            10_000,
+            fast_agents(),
+            Some(CRON_SECRET),
+            Arc::new(FixedClock(now)),
+        )
+    })
+    .await
+}
+
+async fn user_id(conn: &mut PgConnection, email: &str) -> Uuid {
+    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// A run written as it is (as the schema's owner): created at `created`, finished at `finished`
+/// (None: still running).
+async fn run(
+    conn: &mut PgConnection,
+    user: Uuid,
+    created: DateTime<Utc>,
+    finished: Option<DateTime<Utc>>,
+) -> Uuid {
+    let status = match finished {
+        Some(_) => RunStatus::Completed,
+        None => RunStatus::InProgress,
+    };
+    sqlx::query_scalar(
+        "INSERT INTO agent_runs (user_id, agent_name, task, status, created_at, started_at,
+                                 completed_at, progress_percent)
+         VALUES ($1, 'retention', 'fixture', $2, $3, $3, $4, 100) RETURNING id",
+    )
+    .bind(user)
+    .bind(status)
+    .bind(created)
+    .bind(finished)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+/// An event of `run` written at `at`; returns its id.
+async fn event(conn: &mut PgConnection, run: Uuid, at: DateTime<Utc>) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, created_at)
+         SELECT id, user_id, 'progress', status, 50, $2 FROM agent_runs WHERE id = $1
+         RETURNING id",
+    )
+    .bind(run)
+    .bind(at)
+    .fetch_one(conn)
+    .await
+    .unwrap()
+}
+
+async fn span(conn: &mut PgConnection, run: Uuid, span_id: &str) {
+    sqlx::query(
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at,
+                                      ended_at, run_created_at)
+         SELECT id, user_id, $2, 'llm', 'chat', 'ok', created_at, created_at, created_at
+         FROM agent_runs WHERE id = $1",
+    )
+    .bind(run)
+    .bind(span_id)
+    .execute(conn)
+    .await
+    .unwrap();
+}
+
+async fn count(conn: &mut PgConnection, sql: &str, run: Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(run)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+async fn events_of(conn: &mut PgConnection, run: Uuid) -> i64 {
+    count(
+        conn,
+        "SELECT count(*) FROM agent_run_events WHERE run_id = $1",
+        run,
+    )
+    .await
+}
+
+async fn spans_of(conn: &mut PgConnection, run: Uuid) -> i64 {
+    count(
+        conn,
+        "SELECT count(*) FROM agent_run_spans WHERE run_id = $1",
+        run,
+    )
+    .await
+}
+
+/// The partition that holds the event `id`.
+async fn partition_of(conn: &mut PgConnection, id: i64) -> String {
+    sqlx::query_scalar("SELECT tableoid::regclass::text FROM agent_run_events WHERE id = $1")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// The same day `n` calendar months earlier (or the month's last day).
+fn months_before(at: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+    at.checked_sub_months(Months::new(n)).unwrap()
+}
+
+/// The name the log gives the partition of `table` starting at the month of `at`.
+fn month_partition(table: &str, at: DateTime<Utc>) -> String {
+    format!("{table}_p{}", at.format("%Y%m01"))
+}
+
+async fn system_partitions(db: &TestDb) -> Vec<partitions::LogPartition> {
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    partitions::list(&mut tx).await.unwrap()
+}
+
+async fn make_partitions(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>) {
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    sqlx::query("SELECT runwire_create_log_partitions($1, $2, 'month')")
+        .bind(from)
+        .bind(until)
+        .execute(tx.conn())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// Fires `cleanup-old-runs` with its clock at `now` (each firing a new one).
+async fn fire_cleanup(app: &TestApp, now: DateTime<Utc>) -> serde_json::Value {
+    let bus = runwire::server::bus::EventBus::start(app.db.pool.clone())
+        .await
+        .unwrap();
+    let scheduler = Scheduler::new(
+        app.db.pool.clone(),
+        bus,
+        app.agents.clone(),
+        JobsConfig::default(),
+        Arc::new(FixedClock(now)),
+    );
+    let run = scheduler
+        .fire(JobName::CleanupOldRuns, Utc::now(), Trigger::Http)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.outcome, "succeeded", "{}", run.details);
+    run.details
+}
+
+#[tokio::test]
+async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention() {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let db = &api.app.db;
+    let mut conn = db.owner_conn().await;
+    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let months_ago = |n: u32| months_before(now, n);
+    make_partitions(db, months_ago(7), now).await;
+
+    // Five months ago: one run, long finished. Its month goes whole.
+    let expired = run(&mut conn, user, months_ago(5), Some(months_ago(5))).await;
+    let expired_event = event(&mut conn, expired, months_ago(5)).await;
+    span(&mut conn, expired, "e1").await;
+    // Four months ago: a finished run beside one that never finished. The month stays for the
+    // unfinished run; the finished one still goes, row by row.
+    let beside = run(&mut conn, user, months_ago(4), Some(months_ago(4))).await;
+    event(&mut conn, beside, months_ago(4)).await;
+    span(&mut conn, beside, "b1").await;
+    let active = run(&mut conn, user, months_ago(4), None).await;
+    event(&mut conn, active, months_ago(4)).await;
+    event(&mut conn, active, now).await;
+    span(&mut conn, active, "a1").await;
+    // Three months ago: a run that finished 10 days ago, inside the 30-day retention.
+    let recent = run(
+        &mut conn,
+        user,
+        months_ago(3),
+        Some(now - Duration::days(10)),
+    )
+    .await;
+    let recent_event = event(&mut conn, recent, months_ago(3)).await;
+    event(&mut conn, recent, now - Duration::days(10)).await;
+    span(&mut conn, recent, "r1").await;
+    let before = system_partitions(db).await;
+    assert_eq!(
+        partition_of(&mut conn, expired_event).await,
+        month_partition("agent_run_events", months_ago(5))
+    );
+
+    let details = fire_cleanup(&api.app, now).await;
+    let dropped: Vec<String> =
+        serde_json::from_value(details["partitions_dropped"].clone()).unwrap();
+    for table in ["agent_run_events", "agent_run_spans"] {
+        assert!(
+            dropped.contains(&month_partition(table, months_ago(5))),
+            "{details}"
+        );
+        for kept in [months_ago(4), months_ago(3)] {
+            assert!(
+                !dropped.contains(&month_partition(table, kept)),
+                "{table} of {kept}: {details}"
+            );
+        }
+    }
+    // Everything dropped had ended before the cutoff; nothing else went.
+    let after = system_partitions(db).await;
+    let cutoff = now - Duration::days(30);
+    for partition in &before {
+        let gone = !after.contains(partition);
+        assert_eq!(gone, dropped.contains(&partition.name), "{partition:?}");
+        assert!(!gone || partition.hi <= cutoff, "{partition:?}");
+    }
+    assert_eq!(details["runs_deleted"], 2, "{details}");
+
+    assert_eq!(events_of(&mut conn, expired).await, 0);
+    assert_eq!(spans_of(&mut conn, expired).await, 0);
+    assert_eq!(
+        events_of(&mut conn, beside).await,
+        0,
+        "deleted with its run"
+    );
+    assert_eq!(spans_of(&mut conn, beside).await, 0);
+    assert_eq!(
+        events_of(&mut conn, active).await,
+        2,
+        "an unfinished run keeps all"
+    );
+    assert_eq!(spans_of(&mut conn, active).await, 1);
+    assert_eq!(
+        events_of(&mut conn, recent).await,
+        2,
+        "a recent run keeps all"
+    );
+    assert_eq!(spans_of(&mut conn, recent).await, 1);
+    assert_eq!(
+        partition_of(&mut conn, recent_event).await,
+        month_partition("agent_run_events", months_ago(3))
+    );
+
+    // Once the unfinished run ends and ages out, its month goes too.
+    let later = now + Duration::days(1);
+    sqlx::query(
+        "UPDATE agent_runs SET status = 'completed', completed_at = $2 - interval '40 days'
+         WHERE id = $1",
+    )
+    .bind(active)
+    .bind(later)
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let details = fire_cleanup(&api.app, now).await;
+    let dropped: Vec<String> =
+        serde_json::from_value(details["partitions_dropped"].clone()).unwrap();
+    assert!(
+        dropped.contains(&month_partition("agent_run_events", months_ago(4))),
+        "{details}"
+    );
+    assert!(
+        !dropped.contains(&month_partition("agent_run_events", months_ago(3))),
+        "{details}"
+    );
+    assert_eq!(events_of(&mut conn, recent).await, 2);
+}
+
+#[tokio::test]
+async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_made() {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let db = &api.app.db;
+    let mut conn = db.owner_conn().await;
+    let user = user_id(&mut conn, "agent-a@example.com").await;
+    // Beyond every partition made ahead: the row is kept in the DEFAULT partition, not refused.
+    let far = now + Duration::days(200);
+    let run = run(&mut conn, user, now, None).await;
+    let id = event(&mut conn, run, far).await;
+    assert_eq!(
+        partition_of(&mut conn, id).await,
+        "agent_run_events_default"
+    );
+
+    // The scheduler, run then, makes the partitions ahead of it and moves the row in.
+    let details = fire_cleanup(&api.app, far).await;
+    assert!(
+        details["partitions_created"].as_i64().unwrap() >= 2,
+        "{details}"
+    );
+    assert_eq!(
+        partition_of(&mut conn, id).await,
+        month_partition("agent_run_events", far)
+    );
+    let ahead = system_partitions(db).await;
+    for table in ["agent_run_events", "agent_run_spans"] {
+        for month in [far, far + Duration::days(31)] {
+            let name = month_partition(table, month);
+            assert!(ahead.iter().any(|p| p.name == name), "{name} in {ahead:?}");
+        }
+    }
+    // Made again, nothing changes.
+    let details = fire_cleanup(&api.app, far).await;
+    assert_eq!(details["partitions_created"], 0, "{details}");
+    assert_eq!(events_of(&mut conn, run).await, 1);
+
+    // Weekly partitions where no monthly one lies.
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let made = partitions::create_ahead(&mut tx, far + Duration::days(400), PartitionUnit::Week)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(made >= 4, "two tables, at least two weeks each: {made}");
+}
+
+#[tokio::test]
+async fn event_cursors_read_across_partitions_in_id_order() {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let db = &api.app.db;
+    make_partitions(db, now - Duration::days(100), now).await;
+    let mut conn = db.owner_conn().await;
+    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let run = run(&mut conn, user, months_before(now, 3), None).await;
+    // ids rise in the order written, whatever month each event is in
+    let mut ids = Vec::new();
+    for months in [3, 0, 2, 3, 1, 0] {
+        ids.push(event(&mut conn, run, months_before(now, months)).await);
+    }
+    let mut holders: Vec<String> = Vec::new();
+    for id in &ids {
+        holders.push(partition_of(&mut conn, *id).await);
+    }
+    holders.sort();
+    holders.dedup();
+    assert_eq!(holders.len(), 4, "four partitions: {holders:?}");
+
+    // The REST cursor, a page at a time.
+    let mut seen = Vec::new();
+    let mut after = ids[0];
+    loop {
+        let (status, body) = api
+            .get(&format!("/api/v1/runs/{run}/events?after={after}&limit=2"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let page: Vec<i64> = body["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        let Some(last) = page.last() else { break };
+        after = *last;
+        seen.extend(page);
+    }
+    assert_eq!(seen, ids[1..]);
+
+    // The hub's cursor over every run.
+    let a = db.user("agent-a@example.com", UserRole::User).await;
+    let mut tx = db.scoped(&a).await;
+    let read = events::after_with_runs(&mut tx, ids[1], None, None, 100)
+        .await
+        .unwrap();
+    let read: Vec<i64> = read.iter().map(|(e, _)| e.id).collect();
+    assert_eq!(read, ids[2..]);
+    let (_, max) = events::in_flight_and_max_id(&mut tx).await.unwrap();
+    assert_eq!(max, *ids.iter().max().unwrap());
+}
+
+#[tokio::test]
+async fn only_the_system_scope_drops_partitions_and_nobody_reads_one_directly() {
+    let db = TestDb::new().await;
+    let user = db.user("partitions@example.com", UserRole::User).await;
+    let admin = db
+        .user("partitions-admin@example.com", UserRole::Admin)
+        .await;
+    let mut tx = db.scoped(&user).await;
+    let err = partitions::drop_expired(&mut tx, Utc::now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("only the system scope"), "{err}");
+    drop(tx);
+
+    let name = month_partition("agent_run_events", Utc::now());
+    for who in [&user, &admin] {
+        let mut tx = begin_scoped(&db.pool, principal(who)).await.unwrap();
+        let err = sqlx::query(&format!("SELECT count(*) FROM {name}"))
+            .execute(tx.conn())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("permission denied"), "{err}");
+    }
+    // Nor may the application create or drop one itself.
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let err = sqlx::query(&format!("DROP TABLE {name}"))
+        .execute(tx.conn())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("must be owner"), "{err}");
+}
+
+#[tokio::test]
+async fn a_partition_whose_table_is_busy_is_left_for_a_later_run() {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let db = &api.app.db;
+    let old = months_before(now, 5);
+    make_partitions(db, old, now).await;
+    let mut conn = db.owner_conn().await;
+    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let expired = run(&mut conn, user, old, Some(old)).await;
+    event(&mut conn, expired, old).await;
+    let partition = month_partition("agent_run_events", old);
+
+    // A long reader of the log: the drop waits for it 2 s at most, then leaves the partition.
+    let mut reader = db.owner_conn().await;
+    sqlx::raw_sql("BEGIN; SELECT count(*) FROM agent_run_events;")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let waited = std::time::Instant::now();
+    let dropped = partitions::drop_expired(&mut tx, now - Duration::days(30))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(!dropped.contains(&partition), "{dropped:?}");
+    // one wait for the table, not one per partition of it
+    let waited = waited.elapsed();
+    assert!(waited >= std::time::Duration::from_secs(2), "{waited:?}");
+    assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+    assert!(
+        !dropped.is_empty()
+            && dropped
+                .iter()
+                .all(|name| name.starts_with("agent_run_spans")),
+        "the spans, whose table nobody held, still go: {dropped:?}"
+    );
+    assert_eq!(events_of(&mut conn, expired).await, 1);
+
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let dropped = partitions::drop_expired(&mut tx, now - Duration::days(30))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert!(dropped.contains(&partition), "{dropped:?}");
+    assert_eq!(events_of(&mut conn, expired).await, 0);
+}
