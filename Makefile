@@ -137,7 +137,7 @@ BENCH_DATA := $(CURDIR)/target/bench-db
 bench: site-release e2e-deps postgres
 	@trap '$(SERVER) --data-dir $(BENCH_DATA) db stop >/dev/null 2>&1' EXIT; \
 	  $(MAKE) server >/dev/null; \
-	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench dashboard --bench ingest --bench spans --bench live --bench first_load
+	  ulimit -n $$(ulimit -Hn); RUNWIRE_TEST_DATA_DIR=$(BENCH_DATA) cargo bench --features ssr --bench dashboard --bench ingest --bench spans --bench live --bench first_load --bench retention
 
 ## dev: hot-reloading development server through cargo-leptos
 $(TOOLS)/bin/cargo-leptos:

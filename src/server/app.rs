@@ -186,6 +186,15 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> anyhow::Result<LeptosOption
 }
 
 /// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
+async fn make_partitions_ahead(
+    pool: &sqlx::PgPool,
+    unit: partitions::PartitionUnit,
+) -> Result<(), sqlx::Error> {
+    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+    partitions::create_ahead(&mut tx, chrono::Utc::now(), unit).await?;
+    tx.commit().await
+}
+
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::recorder();
     // Bind first: a taken port should fail before anything is started.
@@ -209,10 +218,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     db.migrate().await?;
     let pool = db.app_pool(config.db_pool).await?;
     // The scheduler keeps partitions made ahead; this covers a process whose jobs are off, or a
-    // database that was not served for a while.
-    let mut tx = begin_scoped(&pool, Principal::SYSTEM).await?;
-    partitions::create_ahead(&mut tx, chrono::Utc::now(), config.partition_unit).await?;
-    tx.commit().await?;
+    // database that was not served for a while. Failing, it only warns: rows without a partition
+    // wait in the DEFAULT one.
+    if let Err(err) = make_partitions_ahead(&pool, config.partition_unit).await {
+        tracing::warn!("could not make the event log's partitions ahead: {err}");
+    }
     let demo_user = if config.demo {
         let user = seed::seed_demo(&pool).await?;
         Some(Principal {
