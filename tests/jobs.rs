@@ -10,25 +10,17 @@ use axum::routing::post;
 use axum::Json;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use common::PublisherExt;
-use common::{fast_agents, principal, TestApp, TestDb, CRON_SECRET};
+use common::{fast_agents, principal, FixedClock, TestApp, TestDb, CRON_SECRET};
 use runwire::model::{AgentRun, CurrentUser, JobName, JobRun, RunStatus, UserRole};
 use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::jobs::alerts::{AlertConfig, Alerter};
-use runwire::server::jobs::{store, Clock, JobsConfig, Scheduler, Trigger};
+use runwire::server::jobs::{store, JobsConfig, Scheduler, Trigger};
 use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::seed::{self, SeedRun};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
-
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
 
 fn at(day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, day, hour, 0, 0).unwrap()

@@ -7,23 +7,15 @@ mod common;
 
 use chrono::{DateTime, Duration, Months, Utc};
 use common::api::{api_on, Api};
-use common::{fast_agents, principal, TestApp, TestDb, CRON_SECRET};
+use common::{fast_agents, principal, FixedClock, TestApp, TestDb, CRON_SECRET};
 use runwire::model::{JobName, RunStatus, UserRole};
 use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::events;
-use runwire::server::jobs::{Clock, JobsConfig, Scheduler, Trigger};
+use runwire::server::jobs::{JobsConfig, Scheduler, Trigger};
 use runwire::server::partitions::{self, PartitionUnit};
 use sqlx::PgConnection;
 use std::sync::Arc;
 use uuid::Uuid;
-
-struct FixedClock(DateTime<Utc>);
-
-impl Clock for FixedClock {
-    fn now(&self) -> DateTime<Utc> {
-        self.0
-    }
-}
 
 async fn app_at(now: DateTime<Utc>) -> Api {
     api_on(|db| {

@@ -229,6 +229,15 @@ pub fn fast_agents() -> AgentRunnerConfig {
     }
 }
 
+/// A clock stopped at one instant, so a test fires jobs "at" any time without waiting.
+pub struct FixedClock(pub chrono::DateTime<chrono::Utc>);
+
+impl Clock for FixedClock {
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.0
+    }
+}
+
 /// The real application router, served on a free port for the duration of a test.
 pub struct TestApp {
     pub addr: SocketAddr,
