@@ -185,7 +185,7 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> anyhow::Result<LeptosOption
     Ok(options)
 }
 
-/// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
+/// Makes the event log's partitions from now to the unit's lead, as the scheduler does.
 async fn make_partitions_ahead(
     pool: &sqlx::PgPool,
     unit: partitions::PartitionUnit,
@@ -195,6 +195,7 @@ async fn make_partitions_ahead(
     tx.commit().await
 }
 
+/// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::recorder();
     // Bind first: a taken port should fail before anything is started.

@@ -10,8 +10,7 @@ use uuid::Uuid;
 /// One primary-key probe per id. Written as `span_id = ANY($2)`, PostgreSQL read every span of
 /// the run and compared each with every id of the batch whenever its statistics (stale while a
 /// run grows) put few spans in a run: 2.6 ms per batch of 100 in the span benchmark, against
-/// 0.3 ms for the probes.
-/// The run's creation time names the one partition that holds its spans.
+/// 0.3 ms for the probes. The run's creation time names the one partition that holds its spans.
 pub async fn lock(
     tx: &mut ScopedTx,
     run: &AgentRun,

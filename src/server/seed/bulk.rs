@@ -98,6 +98,7 @@ pub struct Load {
     pub active_newest: u64,
 }
 
+/// Adds the runs and events `load` describes for `user_id`, in one transaction.
 pub async fn generate_load(
     conn: &mut PgConnection,
     user_id: Uuid,
@@ -122,7 +123,8 @@ pub async fn generate_load(
     sqlx::query_scalar!(
         r#"SELECT runwire_create_log_partitions($1, $2, 'month') AS "made!""#,
         now - Duration::days(SPREAD_DAYS),
-        now
+        // a running run's events go on a little past `now`
+        now + Duration::days(1)
     )
     .fetch_one(&mut *tx)
     .await?;
