@@ -449,10 +449,10 @@ async fn a_partition_whose_table_is_busy_is_left_for_a_later_run() {
         .unwrap();
     tx.commit().await.unwrap();
     assert!(!dropped.contains(&partition), "{dropped:?}");
-    // one wait for the table, not one per partition of it
+    // one wait for the table, not one per partition of it (four expired: 8 s)
     let waited = waited.elapsed();
     assert!(waited >= std::time::Duration::from_secs(2), "{waited:?}");
-    assert!(waited < std::time::Duration::from_secs(4), "{waited:?}");
+    assert!(waited < std::time::Duration::from_secs(6), "{waited:?}");
     assert!(
         !dropped.is_empty()
             && dropped
