@@ -13,8 +13,7 @@ mod common;
 use chrono::{Duration, Utc};
 use common::{TestApp, TestDb};
 use runwire::model::UserRole;
-use runwire::server::db::{begin_scoped, Principal};
-use runwire::server::jobs::{store, JobsConfig};
+use runwire::server::jobs::{cleanup, JobsConfig};
 use runwire::server::partitions;
 use runwire::server::seed::bulk::{self as bulk_seed, Load};
 use sqlx::PgConnection;
@@ -63,10 +62,9 @@ async fn main() {
 
     let loaded = load(&app, &mut owner, "retention-drop@example.com", events).await;
     let (dropping, dropped) = measure_with(&mut owner, async {
-        let mut tx = begin_scoped(&app.db.pool, Principal::SYSTEM).await.unwrap();
-        let dropped = partitions::drop_expired(&mut tx, cutoff).await.unwrap();
-        tx.commit().await.unwrap();
-        dropped
+        partitions::drop_expired_committed(&app.db.pool, cutoff)
+            .await
+            .unwrap()
     })
     .await;
     assert_eq!(
@@ -155,18 +153,11 @@ async fn settle(owner: &mut PgConnection) {
     }
 }
 
-/// Deletes the finished runs past `cutoff` 1,000 per transaction, as cleanup-old-runs does.
+/// Deletes the finished runs past `cutoff` 1,000 per transaction: cleanup-old-runs' own loop.
 async fn delete_runs(app: &TestApp, cutoff: chrono::DateTime<Utc>) {
-    loop {
-        let mut tx = begin_scoped(&app.db.pool, Principal::SYSTEM).await.unwrap();
-        let deleted = store::delete_finished_runs(&mut tx, cutoff, BATCH)
-            .await
-            .unwrap();
-        tx.commit().await.unwrap();
-        if deleted < BATCH as u64 {
-            break;
-        }
-    }
+    cleanup::delete_finished_runs(&app.db.pool, cutoff, BATCH)
+        .await
+        .unwrap();
 }
 
 async fn measure(owner: &mut PgConnection, step: impl std::future::Future<Output = ()>) -> Cost {

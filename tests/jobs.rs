@@ -14,7 +14,7 @@ use common::{fast_agents, principal, FixedClock, TestApp, TestDb, CRON_SECRET};
 use runwire::model::{AgentRun, CurrentUser, JobName, JobRun, RunStatus, UserRole};
 use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::jobs::alerts::{AlertConfig, Alerter};
-use runwire::server::jobs::{store, JobsConfig, Scheduler, Trigger};
+use runwire::server::jobs::{store, JobsConfig, Trigger};
 use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::seed::{self, SeedRun};
 use serde_json::{json, Value};
@@ -27,29 +27,7 @@ fn at(day: u32, hour: u32) -> DateTime<Utc> {
 }
 
 async fn app_at(now: DateTime<Utc>) -> TestApp {
-    TestApp::start_with_jobs(
-        TestDb::new().await,
-        None,
-        10_000,
-        fast_agents(),
-        Some(CRON_SECRET),
-        Arc::new(FixedClock(now)),
-    )
-    .await
-}
-
-/// Another instance's scheduler (its own hub) on the same database.
-async fn scheduler(app: &TestApp, now: DateTime<Utc>, config: JobsConfig) -> Arc<Scheduler> {
-    let bus = runwire::server::bus::EventBus::start(app.db.pool.clone())
-        .await
-        .unwrap();
-    Scheduler::new(
-        app.db.pool.clone(),
-        bus,
-        app.agents.clone(),
-        config,
-        Arc::new(FixedClock(now)),
-    )
+    TestApp::start_at(TestDb::new().await, now).await
 }
 
 /// A run created at `created` that ran `took` (None: still running).
@@ -144,7 +122,8 @@ async fn cleanup_removes_exactly_the_old_finished_runs_in_batches_and_keeps_acti
         cleanup_batch: 2,
         ..Default::default()
     };
-    let run = scheduler(&app, now, config)
+    let run = app
+        .scheduler_at(now, config)
         .await
         .fire(JobName::CleanupOldRuns, now, Trigger::Schedule)
         .await
@@ -345,8 +324,8 @@ async fn two_instances_firing_together_run_the_job_once() {
         Some(1),
     )
     .await;
-    let first = scheduler(&app, now, JobsConfig::default()).await;
-    let second = scheduler(&app, now, JobsConfig::default()).await;
+    let first = app.scheduler_at(now, JobsConfig::default()).await;
+    let second = app.scheduler_at(now, JobsConfig::default()).await;
     let (a, b) = tokio::join!(
         first.fire(JobName::CleanupOldRuns, now, Trigger::Schedule),
         second.fire(JobName::CleanupOldRuns, now, Trigger::Schedule),

@@ -7,36 +7,25 @@ mod common;
 
 use chrono::{DateTime, Duration, Months, Utc};
 use common::api::{api_on, Api};
-use common::{fast_agents, principal, FixedClock, TestApp, TestDb, CRON_SECRET};
+use common::{principal, TestApp, TestDb};
 use runwire::model::{JobName, RunStatus, UserRole};
 use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::events;
-use runwire::server::jobs::{JobsConfig, Scheduler, Trigger};
+use runwire::server::jobs::{JobsConfig, Trigger};
 use runwire::server::partitions::{self, PartitionUnit};
 use sqlx::PgConnection;
-use std::sync::Arc;
 use uuid::Uuid;
 
+const EVENTS: &str = "agent_run_events";
+const SPANS: &str = "agent_run_spans";
+
 async fn app_at(now: DateTime<Utc>) -> Api {
-    api_on(|db| {
-        TestApp::start_with_jobs(
-            db,
-            None,
-            10_000,
-            fast_agents(),
-            Some(CRON_SECRET),
-            Arc::new(FixedClock(now)),
-        )
-    })
-    .await
+    api_on(|db| TestApp::start_at(db, now)).await
 }
 
-async fn user_id(conn: &mut PgConnection, email: &str) -> Uuid {
-    sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
-        .bind(email)
-        .fetch_one(conn)
-        .await
-        .unwrap()
+/// The id of the user the API's first token belongs to.
+async fn agent_a(db: &TestDb) -> Uuid {
+    db.user("agent-a@example.com", UserRole::User).await.id
 }
 
 /// A run written as it is (as the schema's owner): created at `created`, finished at `finished`
@@ -93,30 +82,13 @@ async fn span(conn: &mut PgConnection, run: Uuid, span_id: &str) {
     .unwrap();
 }
 
-async fn count(conn: &mut PgConnection, sql: &str, run: Uuid) -> i64 {
-    sqlx::query_scalar(sql)
+/// How many rows of `run` `table` holds.
+async fn rows_of(conn: &mut PgConnection, table: &str, run: Uuid) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE run_id = $1"))
         .bind(run)
         .fetch_one(conn)
         .await
         .unwrap()
-}
-
-async fn events_of(conn: &mut PgConnection, run: Uuid) -> i64 {
-    count(
-        conn,
-        "SELECT count(*) FROM agent_run_events WHERE run_id = $1",
-        run,
-    )
-    .await
-}
-
-async fn spans_of(conn: &mut PgConnection, run: Uuid) -> i64 {
-    count(
-        conn,
-        "SELECT count(*) FROM agent_run_spans WHERE run_id = $1",
-        run,
-    )
-    .await
 }
 
 /// The partition that holds the event `id`.
@@ -156,17 +128,9 @@ async fn make_partitions(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>)
 
 /// Fires `cleanup-old-runs` with its clock at `now` (each firing a new one).
 async fn fire_cleanup(app: &TestApp, now: DateTime<Utc>) -> serde_json::Value {
-    let bus = runwire::server::bus::EventBus::start(app.db.pool.clone())
+    let run = app
+        .scheduler_at(now, JobsConfig::default())
         .await
-        .unwrap();
-    let scheduler = Scheduler::new(
-        app.db.pool.clone(),
-        bus,
-        app.agents.clone(),
-        JobsConfig::default(),
-        Arc::new(FixedClock(now)),
-    );
-    let run = scheduler
         .fire(JobName::CleanupOldRuns, Utc::now(), Trigger::Http)
         .await
         .unwrap()
@@ -181,7 +145,7 @@ async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention
     let api = app_at(now).await;
     let db = &api.app.db;
     let mut conn = db.owner_conn().await;
-    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let user = agent_a(db).await;
     let months_ago = |n: u32| months_before(now, n);
     make_partitions(db, months_ago(7), now).await;
 
@@ -212,13 +176,13 @@ async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention
     let before = system_partitions(db).await;
     assert_eq!(
         partition_of(&mut conn, expired_event).await,
-        month_partition("agent_run_events", months_ago(5))
+        month_partition(EVENTS, months_ago(5))
     );
 
     let details = fire_cleanup(&api.app, now).await;
     let dropped: Vec<String> =
         serde_json::from_value(details["partitions_dropped"].clone()).unwrap();
-    for table in ["agent_run_events", "agent_run_spans"] {
+    for table in [EVENTS, SPANS] {
         assert!(
             dropped.contains(&month_partition(table, months_ago(5))),
             "{details}"
@@ -240,29 +204,29 @@ async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention
     }
     assert_eq!(details["runs_deleted"], 2, "{details}");
 
-    assert_eq!(events_of(&mut conn, expired).await, 0);
-    assert_eq!(spans_of(&mut conn, expired).await, 0);
+    assert_eq!(rows_of(&mut conn, EVENTS, expired).await, 0);
+    assert_eq!(rows_of(&mut conn, SPANS, expired).await, 0);
     assert_eq!(
-        events_of(&mut conn, beside).await,
+        rows_of(&mut conn, EVENTS, beside).await,
         0,
         "deleted with its run"
     );
-    assert_eq!(spans_of(&mut conn, beside).await, 0);
+    assert_eq!(rows_of(&mut conn, SPANS, beside).await, 0);
     assert_eq!(
-        events_of(&mut conn, active).await,
+        rows_of(&mut conn, EVENTS, active).await,
         2,
         "an unfinished run keeps all"
     );
-    assert_eq!(spans_of(&mut conn, active).await, 1);
+    assert_eq!(rows_of(&mut conn, SPANS, active).await, 1);
     assert_eq!(
-        events_of(&mut conn, recent).await,
+        rows_of(&mut conn, EVENTS, recent).await,
         2,
         "a recent run keeps all"
     );
-    assert_eq!(spans_of(&mut conn, recent).await, 1);
+    assert_eq!(rows_of(&mut conn, SPANS, recent).await, 1);
     assert_eq!(
         partition_of(&mut conn, recent_event).await,
-        month_partition("agent_run_events", months_ago(3))
+        month_partition(EVENTS, months_ago(3))
     );
 
     // Once the unfinished run ends and ages out, its month goes too.
@@ -280,14 +244,14 @@ async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention
     let dropped: Vec<String> =
         serde_json::from_value(details["partitions_dropped"].clone()).unwrap();
     assert!(
-        dropped.contains(&month_partition("agent_run_events", months_ago(4))),
+        dropped.contains(&month_partition(EVENTS, months_ago(4))),
         "{details}"
     );
     assert!(
-        !dropped.contains(&month_partition("agent_run_events", months_ago(3))),
+        !dropped.contains(&month_partition(EVENTS, months_ago(3))),
         "{details}"
     );
-    assert_eq!(events_of(&mut conn, recent).await, 2);
+    assert_eq!(rows_of(&mut conn, EVENTS, recent).await, 2);
 }
 
 #[tokio::test]
@@ -296,7 +260,7 @@ async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_ma
     let api = app_at(now).await;
     let db = &api.app.db;
     let mut conn = db.owner_conn().await;
-    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let user = agent_a(db).await;
     // Beyond every partition made ahead: the row is kept in the DEFAULT partition, not refused.
     let far = now + Duration::days(200);
     let run = run(&mut conn, user, now, None).await;
@@ -314,10 +278,10 @@ async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_ma
     );
     assert_eq!(
         partition_of(&mut conn, id).await,
-        month_partition("agent_run_events", far)
+        month_partition(EVENTS, far)
     );
     let ahead = system_partitions(db).await;
-    for table in ["agent_run_events", "agent_run_spans"] {
+    for table in [EVENTS, SPANS] {
         for month in [far, far + Duration::days(31)] {
             let name = month_partition(table, month);
             assert!(ahead.iter().any(|p| p.name == name), "{name} in {ahead:?}");
@@ -326,14 +290,16 @@ async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_ma
     // Made again, nothing changes.
     let details = fire_cleanup(&api.app, far).await;
     assert_eq!(details["partitions_created"], 0, "{details}");
-    assert_eq!(events_of(&mut conn, run).await, 1);
+    assert_eq!(rows_of(&mut conn, EVENTS, run).await, 1);
 
     // Weekly partitions where no monthly one lies.
-    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
-    let made = partitions::create_ahead(&mut tx, far + Duration::days(400), PartitionUnit::Week)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    let made = partitions::create_ahead_committed(
+        &db.pool,
+        far + Duration::days(400),
+        PartitionUnit::Week,
+    )
+    .await
+    .unwrap();
     assert!(made >= 4, "two tables, at least two weeks each: {made}");
 }
 
@@ -344,7 +310,7 @@ async fn event_cursors_read_across_partitions_in_id_order() {
     let db = &api.app.db;
     make_partitions(db, now - Duration::days(100), now).await;
     let mut conn = db.owner_conn().await;
-    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let user = agent_a(db).await;
     let run = run(&mut conn, user, months_before(now, 3), None).await;
     // ids rise in the order written, whatever month each event is in
     let mut ids = Vec::new();
@@ -405,7 +371,7 @@ async fn only_the_system_scope_drops_partitions_and_nobody_reads_one_directly() 
     assert!(err.to_string().contains("only the system scope"), "{err}");
     drop(tx);
 
-    let name = month_partition("agent_run_events", Utc::now());
+    let name = month_partition(EVENTS, Utc::now());
     for who in [&user, &admin] {
         let mut tx = begin_scoped(&db.pool, principal(who)).await.unwrap();
         let err = sqlx::query(&format!("SELECT count(*) FROM {name}"))
@@ -431,10 +397,10 @@ async fn a_partition_whose_table_is_busy_is_left_for_a_later_run() {
     let old = months_before(now, 5);
     make_partitions(db, old, now).await;
     let mut conn = db.owner_conn().await;
-    let user = user_id(&mut conn, "agent-a@example.com").await;
+    let user = agent_a(db).await;
     let expired = run(&mut conn, user, old, Some(old)).await;
     event(&mut conn, expired, old).await;
-    let partition = month_partition("agent_run_events", old);
+    let partition = month_partition(EVENTS, old);
 
     // A long reader of the log: the drop waits for it 2 s at most, then leaves the partition.
     let mut reader = db.owner_conn().await;
@@ -442,32 +408,25 @@ async fn a_partition_whose_table_is_busy_is_left_for_a_later_run() {
         .execute(&mut reader)
         .await
         .unwrap();
-    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
     let waited = std::time::Instant::now();
-    let dropped = partitions::drop_expired(&mut tx, now - Duration::days(30))
+    let dropped = partitions::drop_expired_committed(&db.pool, now - Duration::days(30))
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     assert!(!dropped.contains(&partition), "{dropped:?}");
     // one wait for the table, not one per partition of it (four expired: 8 s)
     let waited = waited.elapsed();
     assert!(waited >= std::time::Duration::from_secs(2), "{waited:?}");
     assert!(waited < std::time::Duration::from_secs(6), "{waited:?}");
     assert!(
-        !dropped.is_empty()
-            && dropped
-                .iter()
-                .all(|name| name.starts_with("agent_run_spans")),
+        !dropped.is_empty() && dropped.iter().all(|name| name.starts_with(SPANS)),
         "the spans, whose table nobody held, still go: {dropped:?}"
     );
-    assert_eq!(events_of(&mut conn, expired).await, 1);
+    assert_eq!(rows_of(&mut conn, EVENTS, expired).await, 1);
 
     sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
-    let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
-    let dropped = partitions::drop_expired(&mut tx, now - Duration::days(30))
+    let dropped = partitions::drop_expired_committed(&db.pool, now - Duration::days(30))
         .await
         .unwrap();
-    tx.commit().await.unwrap();
     assert!(dropped.contains(&partition), "{dropped:?}");
-    assert_eq!(events_of(&mut conn, expired).await, 0);
+    assert_eq!(rows_of(&mut conn, EVENTS, expired).await, 0);
 }

@@ -2,7 +2,7 @@
 
 use crate::server::bus::EventBus;
 use crate::server::cli::Config;
-use crate::server::db::{begin_scoped, Database, Principal, ReadReplica};
+use crate::server::db::{Database, Principal, ReadReplica};
 use crate::server::demo_agent::AgentRunner;
 use crate::server::jobs::alerts::Alerter;
 use crate::server::jobs::{Scheduler, SystemClock};
@@ -185,16 +185,6 @@ pub fn leptos_options(addr: std::net::SocketAddr) -> anyhow::Result<LeptosOption
     Ok(options)
 }
 
-/// Makes the event log's partitions from now to the unit's lead, as the scheduler does.
-async fn make_partitions_ahead(
-    pool: &sqlx::PgPool,
-    unit: partitions::PartitionUnit,
-) -> Result<(), sqlx::Error> {
-    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
-    partitions::create_ahead(&mut tx, chrono::Utc::now(), unit).await?;
-    tx.commit().await
-}
-
 /// Migrate, seed when asked, serve until Ctrl-C or SIGTERM, then stop the embedded PostgreSQL.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     telemetry::recorder();
@@ -221,7 +211,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     // The scheduler keeps partitions made ahead; this covers a process whose jobs are off, or a
     // database that was not served for a while. Failing, it only warns: rows without a partition
     // wait in the DEFAULT one.
-    if let Err(err) = make_partitions_ahead(&pool, config.partition_unit).await {
+    if let Err(err) =
+        partitions::create_ahead_committed(&pool, chrono::Utc::now(), config.partition_unit).await
+    {
         tracing::warn!("could not make the event log's partitions ahead: {err}");
     }
     let demo_user = if config.demo {

@@ -3,8 +3,9 @@
 //! application's role may not create or drop tables; they take only times, and the drop refuses
 //! any scope but the system's.
 
-use crate::server::db::ScopedTx;
+use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use chrono::{DateTime, Duration, Utc};
+use sqlx::PgPool;
 
 /// How much time one partition holds (UTC boundaries; weeks start on Monday).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -73,6 +74,30 @@ pub async fn drop_expired(
     )
     .fetch_all(tx.conn())
     .await
+}
+
+/// [`create_ahead`] in a system-scoped transaction of its own, committed.
+pub async fn create_ahead_committed(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    unit: PartitionUnit,
+) -> Result<i32, sqlx::Error> {
+    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+    let made = create_ahead(&mut tx, now, unit).await?;
+    tx.commit().await?;
+    Ok(made)
+}
+
+/// [`drop_expired`] in a system-scoped transaction of its own, committed at once: a drop holds
+/// its table's exclusive lock until then.
+pub async fn drop_expired_committed(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
+    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+    let dropped = drop_expired(&mut tx, cutoff).await?;
+    tx.commit().await?;
+    Ok(dropped)
 }
 
 /// Every range partition of both tables, oldest first (the DEFAULT partitions have no range).

@@ -317,6 +317,37 @@ impl TestApp {
         Self::start_full(db, demo_user, burst, agents, cron_secret, clock, |_| {}).await
     }
 
+    /// Like [`TestApp::start`], with the jobs' clock stopped at `now`.
+    pub async fn start_at(db: TestDb, now: chrono::DateTime<chrono::Utc>) -> TestApp {
+        Self::start_with_jobs(
+            db,
+            None,
+            10_000,
+            fast_agents(),
+            Some(CRON_SECRET),
+            Arc::new(FixedClock(now)),
+        )
+        .await
+    }
+
+    /// Another instance's scheduler (its own hub) on the same database, its clock at `now`.
+    pub async fn scheduler_at(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        config: JobsConfig,
+    ) -> Arc<Scheduler> {
+        let bus = runwire::server::bus::EventBus::start(self.db.pool.clone())
+            .await
+            .unwrap();
+        Scheduler::new(
+            self.db.pool.clone(),
+            bus,
+            self.agents.clone(),
+            config,
+            Arc::new(FixedClock(now)),
+        )
+    }
+
     async fn start_full(
         db: TestDb,
         demo_user: Option<Principal>,

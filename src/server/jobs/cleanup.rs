@@ -7,33 +7,21 @@
 use super::{JobResult, Scheduler};
 use crate::server::db::{begin_scoped, Principal};
 use crate::server::partitions;
+use chrono::{DateTime, Utc};
 use serde_json::json;
+use sqlx::PgPool;
 
 pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
     let now = scheduler.now();
     let cutoff = now - scheduler.config.retention;
-    let mut tx = begin_scoped(&scheduler.pool, Principal::SYSTEM).await?;
+    let pool = &scheduler.pool;
     let partitions_created =
-        partitions::create_ahead(&mut tx, now, scheduler.config.partition_unit).await?;
-    tx.commit().await?;
+        partitions::create_ahead_committed(pool, now, scheduler.config.partition_unit).await?;
     // Before the runs go: dropping a partition first leaves their cascade nothing to delete there.
-    let mut tx = begin_scoped(&scheduler.pool, Principal::SYSTEM).await?;
-    let partitions_dropped = partitions::drop_expired(&mut tx, cutoff).await?;
-    tx.commit().await?;
-    let (mut runs_deleted, mut batches) = (0u64, 0u64);
-    loop {
-        let mut tx = begin_scoped(&scheduler.pool, Principal::SYSTEM).await?;
-        let deleted =
-            super::store::delete_finished_runs(&mut tx, cutoff, scheduler.config.cleanup_batch)
-                .await?;
-        tx.commit().await?;
-        runs_deleted += deleted;
-        batches += 1;
-        if deleted < scheduler.config.cleanup_batch as u64 {
-            break;
-        }
-    }
-    let mut tx = begin_scoped(&scheduler.pool, Principal::SYSTEM).await?;
+    let partitions_dropped = partitions::drop_expired_committed(pool, cutoff).await?;
+    let (runs_deleted, batches) =
+        delete_finished_runs(pool, cutoff, scheduler.config.cleanup_batch).await?;
+    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
     let (keys, sessions, attempts) =
         super::store::delete_stale_auth_rows(&mut tx, now, scheduler.config.session_idle).await?;
     tx.commit().await?;
@@ -47,4 +35,24 @@ pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
         "sessions_deleted": sessions,
         "auth_attempts_deleted": attempts,
     }))
+}
+
+/// Deletes the runs that finished before `cutoff`, `batch` per transaction, until none is left;
+/// returns how many runs, in how many transactions.
+pub async fn delete_finished_runs(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    batch: i64,
+) -> Result<(u64, u64), sqlx::Error> {
+    let (mut runs_deleted, mut batches) = (0u64, 0u64);
+    loop {
+        let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+        let deleted = super::store::delete_finished_runs(&mut tx, cutoff, batch).await?;
+        tx.commit().await?;
+        runs_deleted += deleted;
+        batches += 1;
+        if deleted < batch as u64 {
+            return Ok((runs_deleted, batches));
+        }
+    }
 }

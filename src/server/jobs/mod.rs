@@ -5,7 +5,7 @@
 //! so tests fire jobs at any instant without waiting.
 
 pub mod alerts;
-mod cleanup;
+pub mod cleanup;
 mod health;
 mod report;
 pub mod store;
