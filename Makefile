@@ -106,8 +106,9 @@ $(PY_CLIENT): $(PY_DEPS) clients/python/pyproject.toml $(wildcard clients/python
 ts-client:
 	@cd clients/typescript && { [ -d node_modules/typescript ] || npm ci --no-audit --no-fund; } && npx tsc -p .
 
+# The test cluster is thrown away afterwards: its disk is free again before the e2e build.
 test-rust: py-deps ts-client postgres nginx
-	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null' EXIT; \
+	@trap '$(SERVER) --data-dir $(TEST_DATA) db stop >/dev/null; rm -rf $(TEST_DATA)' EXIT; \
 	  rm -rf $(TEST_DATA); \
 	  RUNWIRE_TEST_DATA_DIR=$(TEST_DATA) timeout 1500 cargo test --features ssr
 
