@@ -126,7 +126,7 @@ async fn load(app: &TestApp, owner: &mut PgConnection, email: &str, events: u64)
         .execute(&mut *owner)
         .await
         .unwrap();
-    settle(owner).await;
+    common::settle_autovacuum(owner).await;
     println!(
         "{email}: {} runs, {} events loaded in {:.0} s",
         made.runs,
@@ -134,23 +134,6 @@ async fn load(app: &TestApp, owner: &mut PgConnection, email: &str, events: u64)
         loading.elapsed().as_secs_f64()
     );
     user.id
-}
-
-/// Waits (a minute at most) until no autovacuum worker has been busy in this database for 2 s:
-/// statistics reach it a moment after a load, and it may start on the loaded partitions then.
-async fn settle(owner: &mut PgConnection) {
-    let (mut quiet, deadline) = (0, Instant::now() + std::time::Duration::from_secs(60));
-    while quiet < 4 && Instant::now() < deadline {
-        let busy: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity
-             WHERE backend_type = 'autovacuum worker' AND datname = current_database()",
-        )
-        .fetch_one(&mut *owner)
-        .await
-        .unwrap();
-        quiet = if busy == 0 { quiet + 1 } else { 0 };
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    }
 }
 
 /// Deletes the finished runs past `cutoff` 1,000 per transaction: cleanup-old-runs' own loop.

@@ -656,3 +656,23 @@ pub async fn app_with_agent_token(email: &str) -> (TestApp, String) {
     .unwrap();
     (TestApp::start(db, None).await, token)
 }
+
+/// Waits (a minute at most) until no autovacuum worker has been busy in this database for 2 s:
+/// statistics reach it a moment after a load, and it may start on the loaded partitions then.
+pub async fn settle_autovacuum(owner: &mut PgConnection) {
+    let (mut quiet, deadline) = (
+        0,
+        std::time::Instant::now() + std::time::Duration::from_secs(60),
+    );
+    while quiet < 4 && std::time::Instant::now() < deadline {
+        let busy: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE backend_type = 'autovacuum worker' AND datname = current_database()",
+        )
+        .fetch_one(&mut *owner)
+        .await
+        .unwrap();
+        quiet = if busy == 0 { quiet + 1 } else { 0 };
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
