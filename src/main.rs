@@ -28,7 +28,6 @@ fn main() -> ExitCode {
 }
 
 async fn start() -> ExitCode {
-    runwire::server::password::return_large_buffers_to_the_system();
     let cli = Cli::parse();
     logs::init(cli.config.log_format);
     match run(cli).await {
