@@ -9,9 +9,11 @@ use common::PublisherExt;
 use common::{principal, TestApp, TestDb};
 use rand::Rng;
 use runwire::model::{
-    CurrentUser, LiveMessage, LiveRequest, NewRun, RunFilter, RunStatus, RunUpdate, UserRole,
+    CurrentUser, LiveMessage, LiveRequest, NewRun, RunFilter, RunStatus, RunUpdate, SpanKind,
+    SpanReport, SpanStatus, UserRole,
 };
 use runwire::server::auth::tokens;
+use runwire::server::events;
 use runwire::server::publisher::AgentEventPublisher;
 use std::time::Duration;
 use uuid::Uuid;
@@ -170,6 +172,64 @@ async fn replay_then_live_in_order_and_only_the_callers() {
     let mut resumed =
         LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), all[2]).await;
     assert_eq!(expect_events(&mut resumed, 3).await, all[3..]);
+}
+
+/// The hub hands events out with their payload as the log's raw JSON, not decoded and encoded
+/// again: what a subscriber gets, replayed or live, must still equal the stored event exactly.
+#[tokio::test]
+async fn replayed_and_live_events_equal_the_stored_ones_payload_and_all() {
+    let t = live().await;
+    let run = start_run(&t.publisher, &t.alice, "payloads").await;
+    let span = |id: &str, text: &str| SpanReport {
+        span_id: id.into(),
+        kind: Some(SpanKind::Llm),
+        name: Some("draft \"answer\"".into()),
+        model: Some("gpt-4o-mini".into()),
+        input_tokens: Some(1234),
+        output_tokens: Some(56),
+        cost_usd: Some(0.000123456789),
+        input: Some(text.into()),
+        attributes: serde_json::json!({"nested": {"list": [1, 2.5, -3e-7, null, true]}, "é": "✓"})
+            .as_object()
+            .cloned(),
+        status: Some(SpanStatus::Ok),
+        ..Default::default()
+    };
+    let first = [
+        span("a", "héllo ✓ \"quoted\" \\ back\nslash"),
+        span("b", ""),
+    ];
+    t.publisher
+        .record_spans(principal(&t.alice), run, &first)
+        .await
+        .unwrap();
+    t.app.hub_caught_up().await;
+    let mut client =
+        LiveClient::subscribe(t.app.addr, &t.alice_token, RunFilter::default(), 0).await;
+    let mut seen = vec![];
+    let mut live_sent = false;
+    while seen.len() < 4 {
+        match client.next(WAIT).await {
+            Frame::Event(event, _) => seen.push(*event),
+            // replay done: the rest arrive live
+            Frame::Message(LiveMessage::Ready { .. }) if !live_sent => {
+                live_sent = true;
+                let later = [span("c", "🦀 later, live")];
+                t.publisher
+                    .record_spans(principal(&t.alice), run, &later)
+                    .await
+                    .unwrap();
+            }
+            Frame::Message(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(live_sent, "the last event came live, after Ready");
+    let mut tx = t.app.db.scoped(&t.alice).await;
+    let stored = events::for_run(&mut tx, run, 0, 100).await.unwrap();
+    assert_eq!(stored.len(), 4, "created, two spans, one more span");
+    assert_eq!(seen, stored);
+    assert_eq!(stored[3].payload["span"]["input_preview"], "🦀 later, live");
 }
 
 #[tokio::test]

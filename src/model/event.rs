@@ -95,14 +95,6 @@ pub struct RunEvent {
     pub created_at: DateTime<Utc>,
 }
 
-impl RunEvent {
-    /// Roughly the memory the event takes.
-    pub fn approx_bytes(&self) -> usize {
-        let payload = serde_json::to_vec(&self.payload).map_or(0, |json| json.len());
-        256 + self.step.as_ref().map_or(0, String::len) + 2 * payload
-    }
-}
-
 /// Most events of one page of `GET /api/v1/runs/{id}/events`.
 pub const EVENT_PAGE_MAX: i64 = 1000;
 

@@ -87,11 +87,13 @@ impl LiveFrame {
 
     /// A tagged frame of a run snapshot, encoded from a borrowed run (no copy of it is made).
     pub fn of_run(run: &AgentRun, as_of: i64) -> LiveFrame {
-        LiveFrame::encode(&Outgoing::Run { run, as_of })
+        let snapshot: Outgoing<'_, RunEvent> = Outgoing::Run { run, as_of };
+        LiveFrame::encode(&snapshot)
     }
 
-    /// A tagged frame of one event, encoded from a borrowed event.
-    pub fn of_event(event: &RunEvent) -> LiveFrame {
+    /// A tagged frame of one event, encoded from a borrowed event: a [`RunEvent`], or any type that
+    /// encodes to the same JSON (the server's events keep their payload as the log's raw JSON).
+    pub fn of_event(event: &impl Serialize) -> LiveFrame {
         LiveFrame::encode(&Outgoing::Event { event })
     }
 
@@ -129,9 +131,9 @@ impl LiveFrame {
 /// The two messages the server encodes from data it shares: the same JSON as [`LiveMessage`]'s.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-enum Outgoing<'a> {
+enum Outgoing<'a, E> {
     Run { run: &'a AgentRun, as_of: i64 },
-    Event { event: &'a RunEvent },
+    Event { event: &'a E },
 }
 
 /// What a client keeps of the runs on one connection: the latest snapshot of each, with the events

@@ -8,9 +8,9 @@
 //! or never will (rolled back) and is skipped. Its cursor is therefore a safe resume point: every
 //! event up to it is settled.
 
-use crate::model::{LiveFrame, RunEvent};
+use crate::model::LiveFrame;
 use crate::server::db::{begin_scoped, system_session, Principal, ScopedTx};
-use crate::server::events::{self, StoredRun};
+use crate::server::events::{self, LoggedEvent, StoredRun};
 use crate::server::telemetry;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -38,7 +38,7 @@ const QUIET_POLL: Duration = Duration::from_secs(5);
 /// shares this one copy, and the frame it sends is encoded once, by whichever needs it first.
 #[derive(Debug)]
 pub struct BusEvent {
-    pub event: RunEvent,
+    pub event: LoggedEvent,
     /// Shared by all the events of one run the hub read together.
     pub run: Arc<StoredRun>,
     frame: OnceLock<LiveFrame>,

@@ -164,6 +164,32 @@ impl StoredRun {
     }
 }
 
+/// An event as the hub and live replay hand it out: the same JSON as [`RunEvent`], but its payload
+/// stays the JSON the log holds from the row to the frame. Decoded into a `serde_json::Value`, it
+/// was a quarter of the server's CPU under span ingest (perf: the hub's catch-up), for a value that
+/// is only ever encoded again.
+#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
+pub struct LoggedEvent {
+    pub id: i64,
+    pub run_id: Uuid,
+    pub user_id: Uuid,
+    pub kind: RunEventKind,
+    /// The run's status right after this event.
+    pub status: RunStatus,
+    pub progress: Option<f32>,
+    pub step: Option<String>,
+    #[sqlx(json)]
+    pub payload: Box<RawValue>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl LoggedEvent {
+    /// Roughly the memory the event takes, with its frame.
+    pub fn approx_bytes(&self) -> usize {
+        256 + self.step.as_ref().map_or(0, String::len) + 2 * self.payload.get().len()
+    }
+}
+
 /// Events after `after_id` in id order, of runs matching `filter` (all runs when None), up to
 /// `up_to`, each with its run as it is now (one shared copy per run).
 pub async fn after_with_runs(
@@ -172,7 +198,7 @@ pub async fn after_with_runs(
     up_to: Option<i64>,
     filter: Option<&RunFilter>,
     limit: i64,
-) -> Result<Vec<(RunEvent, Arc<StoredRun>)>, sqlx::Error> {
+) -> Result<Vec<(LoggedEvent, Arc<StoredRun>)>, sqlx::Error> {
     let mut query = QueryBuilder::<Postgres>::new(format!(
         "SELECT {EVENT_COLUMNS} FROM agent_run_events WHERE id > "
     ));
@@ -186,7 +212,7 @@ pub async fn after_with_runs(
         query.push(")");
     }
     query.push(" ORDER BY id LIMIT ").push_bind(limit);
-    let events: Vec<RunEvent> = query.build_query_as().fetch_all(tx.conn()).await?;
+    let events: Vec<LoggedEvent> = query.build_query_as().fetch_all(tx.conn()).await?;
     let mut run_ids: Vec<Uuid> = events.iter().map(|e| e.run_id).collect();
     run_ids.sort();
     run_ids.dedup();

@@ -5,12 +5,12 @@
 //! falls behind is told to resync; nothing is skipped. A socket ends when its session signs out or
 //! expires, or its token is revoked.
 
-use crate::model::{LiveFrame, LiveMessage, LiveRequest, RunEvent, RunFilter, UserRole};
+use crate::model::{LiveFrame, LiveMessage, LiveRequest, RunFilter, UserRole};
 use crate::model::{LIVE_RUNS_REMEMBERED, LIVE_SOCKETS_PER_USER};
 use crate::server::auth::Credential;
 use crate::server::bus::{BusEvent, EventBus, HUB_CAPACITY};
 use crate::server::db::{begin_scoped, Principal};
-use crate::server::events::{self, StoredRun};
+use crate::server::events::{self, LoggedEvent, StoredRun};
 use crate::server::telemetry;
 use futures::{SinkExt, Stream, StreamExt};
 use sqlx::PgPool;
@@ -412,6 +412,6 @@ where
 
 const SIGNED_OUT: &str = "your session ended or your token was revoked; sign in again";
 
-fn visible(principal: Principal, event: &RunEvent) -> bool {
+fn visible(principal: Principal, event: &LoggedEvent) -> bool {
     principal.role == UserRole::Admin || event.user_id == principal.user_id
 }
