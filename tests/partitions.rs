@@ -1,7 +1,8 @@
-//! The partitioned event log and spans (migration 022): retention drops whole partitions only
-//! when every run in them is past retention, an unfinished or recent run keeps its rows whatever
-//! their age, rows that land in the DEFAULT partition move into theirs when it is made, event-id
-//! cursors read across partitions, and only the system scope may drop anything.
+//! The partitioned event log and spans (migrations 022 and 023): retention drops whole partitions
+//! only when every run in them is past retention, an unfinished or recent run keeps its rows
+//! whatever their age, rows that land in the DEFAULT partition move into theirs when it is made,
+//! making partitions beside a reader of the log neither deadlocks nor waits long, event-id cursors
+//! read across partitions, and only the system scope may drop anything.
 
 mod common;
 
@@ -117,12 +118,15 @@ async fn system_partitions(db: &TestDb) -> Vec<partitions::LogPartition> {
 
 async fn make_partitions(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>) {
     let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
-    sqlx::query("SELECT runwire_create_log_partitions($1, $2, 'month')")
-        .bind(from)
-        .bind(until)
-        .execute(tx.conn())
-        .await
-        .unwrap();
+    for table in partitions::LOG_TABLES {
+        sqlx::query("SELECT runwire_create_partitions_of($1, $2, $3, 'month')")
+            .bind(table)
+            .bind(from)
+            .bind(until)
+            .execute(tx.conn())
+            .await
+            .unwrap();
+    }
     tx.commit().await.unwrap();
 }
 
@@ -299,7 +303,8 @@ async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_ma
         PartitionUnit::Week,
     )
     .await
-    .unwrap();
+    .unwrap()
+    .made;
     assert!(made >= 4, "two tables, at least two weeks each: {made}");
 }
 
@@ -365,7 +370,7 @@ async fn only_the_system_scope_drops_partitions_and_nobody_reads_one_directly() 
         .user("partitions-admin@example.com", UserRole::Admin)
         .await;
     let mut tx = db.scoped(&user).await;
-    let err = partitions::drop_expired(&mut tx, Utc::now())
+    let err = partitions::drop_expired(&mut tx, EVENTS, Utc::now())
         .await
         .unwrap_err();
     assert!(err.to_string().contains("only the system scope"), "{err}");
@@ -429,4 +434,89 @@ async fn a_partition_whose_table_is_busy_is_left_for_a_later_run() {
         .unwrap();
     assert!(dropped.contains(&partition), "{dropped:?}");
     assert_eq!(rows_of(&mut conn, EVENTS, expired).await, 0);
+}
+
+/// Waits until some backend of the test database waits for a lock.
+async fn until_a_lock_is_awaited(conn: &mut PgConnection) {
+    for _ in 0..200 {
+        let waiting: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_database d ON d.oid = l.database
+                            WHERE NOT l.granted AND d.datname = current_database())",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+        if waiting {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("nobody waited for a lock");
+}
+
+#[tokio::test]
+async fn making_partitions_beside_a_reader_of_the_log_neither_deadlocks_nor_blocks_it_long() {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let db = &api.app.db;
+    let mut conn = db.owner_conn().await;
+    let user = agent_a(db).await;
+    // A row in the DEFAULT partition: its month is made by moving it, the months after it plainly.
+    let far = now + Duration::days(200);
+    let run = run(&mut conn, user, now, None).await;
+    let id = event(&mut conn, run, far).await;
+
+    // A reader (a page, the hub) in a transaction whose first statement was pruned to this
+    // month's partition: it holds the log's parent table, and not the DEFAULT partition.
+    let mut reader = db.owner_conn().await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE ONLY agent_run_events IN ACCESS SHARE MODE;")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let pool = db.pool.clone();
+    let making = tokio::spawn(async move {
+        partitions::create_ahead_committed(&pool, far, PartitionUnit::Month).await
+    });
+    until_a_lock_is_awaited(&mut conn).await;
+    // The reader's next statement touches every partition of the log, the DEFAULT one too.
+    let read = sqlx::query_scalar::<_, i64>("SELECT count(*) FROM agent_run_events")
+        .fetch_one(&mut reader)
+        .await;
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+    let made = making.await.unwrap();
+    assert!(read.is_ok(), "the reader was cancelled: {read:?}");
+    let made = made.expect("making partitions");
+    assert!(made.made >= 6 && made.busy.is_empty(), "{made:?}");
+    assert_eq!(
+        partition_of(&mut conn, id).await,
+        month_partition(EVENTS, far)
+    );
+
+    // A reader that keeps the log past the lock's 2 s: the maker gives the table up (the log's
+    // writers, queued behind its request, wait no longer than that) and its rows wait in the
+    // DEFAULT partition for the next run.
+    let later = far + Duration::days(200);
+    let waiting = event(&mut conn, run, later).await;
+    sqlx::raw_sql("BEGIN; LOCK TABLE ONLY agent_run_events IN ACCESS SHARE MODE;")
+        .execute(&mut reader)
+        .await
+        .unwrap();
+    let made = partitions::create_ahead_committed(&db.pool, later, PartitionUnit::Month)
+        .await
+        .unwrap();
+    assert_eq!(made.busy, [EVENTS], "{made:?}");
+    assert!(made.made >= 3, "the spans' partitions are made: {made:?}");
+    assert_eq!(
+        partition_of(&mut conn, waiting).await,
+        "agent_run_events_default"
+    );
+    sqlx::raw_sql("COMMIT").execute(&mut reader).await.unwrap();
+    let made = partitions::create_ahead_committed(&db.pool, later, PartitionUnit::Month)
+        .await
+        .unwrap();
+    assert!(made.made >= 3 && made.busy.is_empty(), "{made:?}");
+    assert_eq!(
+        partition_of(&mut conn, waiting).await,
+        month_partition(EVENTS, later)
+    );
 }

@@ -1,5 +1,5 @@
-//! The partitions of the event log and the spans (migration 022): all SQL that creates and drops
-//! them. The work is done by two database functions that run as the tables' owner, since the
+//! The partitions of the event log and the spans (migrations 022 and 023): all SQL that creates
+//! and drops them. The work is done by two database functions that run as the tables' owner, since the
 //! application's role may not create or drop tables; they take only times, and the drop refuses
 //! any scope but the system's.
 
@@ -45,15 +45,28 @@ pub struct LogPartition {
     pub hi: DateTime<Utc>,
 }
 
-/// Makes the partitions of both tables from `now`'s to `now` + the unit's lead; rows that had
-/// landed in a DEFAULT partition for a new range move into it. Returns how many were made.
+/// The log's partitioned tables. Each is worked on in a transaction of its own (migration 023).
+pub const LOG_TABLES: [&str; 2] = ["agent_run_events", "agent_run_spans"];
+
+/// What making partitions ahead did: how many it made, and the tables it could not lock in time
+/// (their new rows wait in the DEFAULT partition until the next run).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PartitionsMade {
+    pub made: i32,
+    pub busy: Vec<&'static str>,
+}
+
+/// Makes the partitions of `table` from `now`'s to `now` + the unit's lead; rows that had landed
+/// in its DEFAULT partition for a new range move into it. Returns how many were made.
 pub async fn create_ahead(
     tx: &mut ScopedTx,
+    table: &str,
     now: DateTime<Utc>,
     unit: PartitionUnit,
 ) -> Result<i32, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"SELECT runwire_create_log_partitions($1, $2, $3) AS "made!""#,
+        r#"SELECT runwire_create_partitions_of($1, $2, $3, $4) AS "made!""#,
+        table,
         now,
         now + unit.ahead(),
         unit.as_str()
@@ -62,42 +75,68 @@ pub async fn create_ahead(
     .await
 }
 
-/// Drops the partitions that end before `cutoff` and hold no row of a run inside retention
-/// (unfinished, or finished at or after `cutoff`). Returns their names.
+/// Drops the partitions of `table` that end before `cutoff` and hold no row of a run inside
+/// retention (unfinished, or finished at or after `cutoff`). Returns their names; none when the
+/// table could not be locked in time.
 pub async fn drop_expired(
     tx: &mut ScopedTx,
+    table: &str,
     cutoff: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar!(
-        r#"SELECT name AS "name!" FROM runwire_drop_expired_log_partitions($1) AS name"#,
+        r#"SELECT name AS "name!" FROM runwire_drop_expired_partitions_of($1, $2) AS name"#,
+        table,
         cutoff
     )
     .fetch_all(tx.conn())
     .await
 }
 
-/// [`create_ahead`] in a system-scoped transaction of its own, committed.
+/// [`create_ahead`] for every table of the log, each in a system-scoped transaction of its own,
+/// committed: a table is held from its lock to its commit, and never while another is waited for.
 pub async fn create_ahead_committed(
     pool: &PgPool,
     now: DateTime<Utc>,
     unit: PartitionUnit,
-) -> Result<i32, sqlx::Error> {
-    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
-    let made = create_ahead(&mut tx, now, unit).await?;
-    tx.commit().await?;
-    Ok(made)
+) -> Result<PartitionsMade, sqlx::Error> {
+    let mut done = PartitionsMade::default();
+    for table in LOG_TABLES {
+        let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+        match create_ahead(&mut tx, table, now, unit).await {
+            Ok(made) => {
+                tx.commit().await?;
+                done.made += made;
+            }
+            Err(err) if is_lock_timeout(&err) => {
+                tracing::warn!("{table} is busy; its partitions are made on a later run");
+                done.busy.push(table);
+            }
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(done)
 }
 
-/// [`drop_expired`] in a system-scoped transaction of its own, committed at once: a drop holds
-/// its table's exclusive lock until then.
+/// [`drop_expired`] for every table of the log, each in a system-scoped transaction of its own,
+/// committed at once: a drop holds its table's exclusive lock until then.
 pub async fn drop_expired_committed(
     pool: &PgPool,
     cutoff: DateTime<Utc>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
-    let dropped = drop_expired(&mut tx, cutoff).await?;
-    tx.commit().await?;
+    let mut dropped = Vec::new();
+    for table in LOG_TABLES {
+        let mut tx = begin_scoped(pool, Principal::SYSTEM).await?;
+        dropped.extend(drop_expired(&mut tx, table, cutoff).await?);
+        tx.commit().await?;
+    }
     Ok(dropped)
+}
+
+/// PostgreSQL's lock_not_available: a `lock_timeout` ran out.
+fn is_lock_timeout(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .and_then(|db| db.code())
+        .is_some_and(|code| code == "55P03")
 }
 
 /// Every range partition of both tables, oldest first (the DEFAULT partitions have no range).

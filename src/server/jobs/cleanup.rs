@@ -15,7 +15,7 @@ pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
     let now = scheduler.now();
     let cutoff = now - scheduler.config.retention;
     let pool = &scheduler.pool;
-    let partitions_created =
+    let partitions_made =
         partitions::create_ahead_committed(pool, now, scheduler.config.partition_unit).await?;
     // Before the runs go: dropping a partition first leaves their cascade nothing to delete there.
     let partitions_dropped = partitions::drop_expired_committed(pool, cutoff).await?;
@@ -27,7 +27,8 @@ pub(super) async fn run(scheduler: &Scheduler) -> JobResult {
     tx.commit().await?;
     Ok(json!({
         "cutoff": cutoff,
-        "partitions_created": partitions_created,
+        "partitions_created": partitions_made.made,
+        "partitions_busy": partitions_made.busy,
         "partitions_dropped": partitions_dropped,
         "runs_deleted": runs_deleted,
         "batches": batches,

@@ -4,6 +4,7 @@
 //! Run it while no server is serving: it locks both tables until it commits.
 
 use crate::model::{RunEventKind, RunStatus};
+use crate::server::partitions;
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -120,14 +121,17 @@ pub async fn generate_load(
     let mut tx = conn.begin().await?;
     // The log's monthly partitions for the spread, so the events land in theirs and not in the
     // DEFAULT partition.
-    sqlx::query_scalar!(
-        r#"SELECT runwire_create_log_partitions($1, $2, 'month') AS "made!""#,
-        now - Duration::days(SPREAD_DAYS),
-        // a running run's events go on a little past `now`
-        now + Duration::days(1)
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    for table in partitions::LOG_TABLES {
+        sqlx::query_scalar!(
+            r#"SELECT runwire_create_partitions_of($1, $2, $3, 'month') AS "made!""#,
+            table,
+            now - Duration::days(SPREAD_DAYS),
+            // a running run's events go on a little past `now`
+            now + Duration::days(1)
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+    }
     sqlx::raw_sql(
         "ALTER TABLE agent_runs DISABLE TRIGGER agent_runs_rollup_insert_delete;
          ALTER TABLE agent_run_events DISABLE TRIGGER agent_run_events_notify;",
