@@ -80,9 +80,13 @@ impl fmt::Display for RunEventKind {
 }
 
 /// One entry of a run's history. `id` is global and increasing: the cursor live subscribers resume from.
+// `P` is the payload's type: a `serde_json::Value` wherever the payload is read. The server's hub
+// and live replay only pass it on, so they keep the JSON the log holds as it is
+// (`RunEvent<Box<RawValue>>`, which encodes to the same JSON) instead of decoding it only to
+// encode it again.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
-pub struct RunEvent {
+pub struct RunEvent<P = serde_json::Value> {
     pub id: i64,
     pub run_id: Uuid,
     pub user_id: Uuid,
@@ -91,7 +95,8 @@ pub struct RunEvent {
     pub status: RunStatus,
     pub progress: Option<f32>,
     pub step: Option<String>,
-    pub payload: serde_json::Value,
+    #[cfg_attr(feature = "ssr", sqlx(json), schema(value_type = serde_json::Value))]
+    pub payload: P,
     pub created_at: DateTime<Utc>,
 }
 

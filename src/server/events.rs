@@ -164,24 +164,10 @@ impl StoredRun {
     }
 }
 
-/// An event as the hub and live replay hand it out: the same JSON as [`RunEvent`], but its payload
-/// stays the JSON the log holds from the row to the frame. Decoded into a `serde_json::Value`, it
-/// was a quarter of the server's CPU under span ingest (perf: the hub's catch-up), for a value that
-/// is only ever encoded again.
-#[derive(Clone, Debug, sqlx::FromRow, Serialize)]
-pub struct LoggedEvent {
-    pub id: i64,
-    pub run_id: Uuid,
-    pub user_id: Uuid,
-    pub kind: RunEventKind,
-    /// The run's status right after this event.
-    pub status: RunStatus,
-    pub progress: Option<f32>,
-    pub step: Option<String>,
-    #[sqlx(json)]
-    pub payload: Box<RawValue>,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-}
+/// An event as the hub and live replay hand it out: its payload stays the JSON the log holds,
+/// from the row to the frame. Decoded into a `serde_json::Value`, it was a quarter of the server's
+/// CPU under span ingest (perf: the hub's catch-up), for a value that is only ever encoded again.
+pub type LoggedEvent = RunEvent<Box<RawValue>>;
 
 impl LoggedEvent {
     /// Roughly the memory the event takes, with its frame.
