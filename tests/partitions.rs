@@ -111,6 +111,33 @@ fn month_partition(table: &str, at: DateTime<Utc>) -> String {
     format!("{table}_p{}", at.format("%Y%m01"))
 }
 
+/// An unfinished run of today with one event `far` ahead, beyond every partition made ahead: the
+/// row is kept in the DEFAULT partition, not refused.
+struct FarEvent {
+    api: Api,
+    conn: PgConnection,
+    run: Uuid,
+    id: i64,
+    far: DateTime<Utc>,
+}
+
+async fn an_event_beyond_every_partition() -> FarEvent {
+    let now = Utc::now();
+    let api = app_at(now).await;
+    let mut conn = api.app.db.owner_conn().await;
+    let user = agent_a(&api.app.db).await;
+    let far = now + Duration::days(200);
+    let run = run(&mut conn, user, now, None).await;
+    let id = event(&mut conn, run, far).await;
+    FarEvent {
+        api,
+        conn,
+        run,
+        id,
+        far,
+    }
+}
+
 async fn system_partitions(db: &TestDb) -> Vec<partitions::LogPartition> {
     let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
     partitions::list(&mut tx).await.unwrap()
@@ -260,15 +287,14 @@ async fn retention_drops_a_partition_only_when_every_run_in_it_is_past_retention
 
 #[tokio::test]
 async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_made() {
-    let now = Utc::now();
-    let api = app_at(now).await;
+    let FarEvent {
+        api,
+        mut conn,
+        run,
+        id,
+        far,
+    } = an_event_beyond_every_partition().await;
     let db = &api.app.db;
-    let mut conn = db.owner_conn().await;
-    let user = agent_a(db).await;
-    // Beyond every partition made ahead: the row is kept in the DEFAULT partition, not refused.
-    let far = now + Duration::days(200);
-    let run = run(&mut conn, user, now, None).await;
-    let id = event(&mut conn, run, far).await;
     assert_eq!(
         partition_of(&mut conn, id).await,
         "agent_run_events_default"
@@ -456,15 +482,15 @@ async fn until_a_lock_is_awaited(conn: &mut PgConnection) {
 
 #[tokio::test]
 async fn making_partitions_beside_a_reader_of_the_log_neither_deadlocks_nor_blocks_it_long() {
-    let now = Utc::now();
-    let api = app_at(now).await;
-    let db = &api.app.db;
-    let mut conn = db.owner_conn().await;
-    let user = agent_a(db).await;
     // A row in the DEFAULT partition: its month is made by moving it, the months after it plainly.
-    let far = now + Duration::days(200);
-    let run = run(&mut conn, user, now, None).await;
-    let id = event(&mut conn, run, far).await;
+    let FarEvent {
+        api,
+        mut conn,
+        run,
+        id,
+        far,
+    } = an_event_beyond_every_partition().await;
+    let db = &api.app.db;
 
     // A reader (a page, the hub) in a transaction whose first statement was pruned to this
     // month's partition: it holds the log's parent table, and not the DEFAULT partition.
