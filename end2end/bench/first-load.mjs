@@ -9,12 +9,22 @@ const [base, email, password, samplesArg, spansRun] = process.argv.slice(2);
 const samples = Number(samplesArg ?? 10);
 const browser = await launch();
 
+// RUNWIRE_BENCH_PROFILE=<folder>: the last cold load of each route also records a CPU profile of
+// the page, from navigation until it is hydrated, as <folder>/<route>.cpuprofile (Chrome DevTools
+// opens it; a bundle built without --remove-name-section names the WASM functions in it).
+const profileDir = process.env.RUNWIRE_BENCH_PROFILE;
+
 // One cold load (a fresh context shares nothing cached): what crossed the wire, by type.
-async function firstLoad(context, path) {
+async function firstLoad(context, path, profile = false) {
   const page = await context.newPage();
   const cdp = await context.newCDPSession(page);
   await cdp.send('Network.enable');
   await cdp.send('Network.setCacheDisabled', { cacheDisabled: true });
+  if (profile) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await cdp.send('Profiler.start');
+  }
   const types = new Map();
   const bytes = { wasm: 0, js: 0, css: 0, html: 0 };
   cdp.on('Network.responseReceived', (e) => types.set(e.requestId, e.response.url));
@@ -28,6 +38,13 @@ async function firstLoad(context, path) {
   const fcp = await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null);
   // when the page was interactive: hydrated, since navigation started
   const hydrated = await page.evaluate(() => performance.now());
+  if (profile) {
+    const { profile: recorded } = await cdp.send('Profiler.stop');
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(profileDir, { recursive: true });
+    const name = path.split('/').filter(Boolean)[0] ?? 'root';
+    writeFileSync(`${profileDir}/${name}.cpuprofile`, JSON.stringify(recorded));
+  }
   const rows = await page.locator('tr.run-row, .span-line').count();
   await page.close();
   return { bytes, fcp, hydrated, rows };
@@ -75,7 +92,7 @@ for (const path of paths) {
   const hydrated = [];
   let last;
   for (let i = 0; i < samples; i++) {
-    last = await firstLoad(context, path);
+    last = await firstLoad(context, path, Boolean(profileDir) && i === samples - 1);
     fcps.push(last.fcp);
     hydrated.push(last.hydrated);
   }
