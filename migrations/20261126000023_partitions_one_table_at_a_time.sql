@@ -43,6 +43,7 @@ DECLARE
     range_lo timestamptz;
     range_hi timestamptz;
     part text;
+    covered boolean;
     occupied boolean;
     locked boolean := false;
     made integer := 0;
@@ -57,17 +58,17 @@ BEGIN
     range_lo := date_trunc(p_unit, p_from);
     WHILE range_lo < p_until LOOP
         range_hi := range_lo + ('1 ' || p_unit)::interval;
-        -- Checked before the lock, so that a run with nothing to make takes none, and again
+        covered := EXISTS (SELECT 1 FROM runwire_log_partitions() p
+                           WHERE p.parent = tbl AND p.lo < range_hi AND p.hi > range_lo);
+        -- Looked at before the lock, so that a run with nothing to make takes none, and again
         -- under it, since another process may have made the range in between.
-        IF NOT EXISTS (SELECT 1 FROM runwire_log_partitions() p
-                       WHERE p.parent = tbl AND p.lo < range_hi AND p.hi > range_lo) THEN
-            IF NOT locked THEN
-                EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', tbl);
-                locked := true;
-            END IF;
+        IF NOT covered AND NOT locked THEN
+            EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', tbl);
+            locked := true;
+            covered := EXISTS (SELECT 1 FROM runwire_log_partitions() p
+                               WHERE p.parent = tbl AND p.lo < range_hi AND p.hi > range_lo);
         END IF;
-        IF locked AND NOT EXISTS (SELECT 1 FROM runwire_log_partitions() p
-                                  WHERE p.parent = tbl AND p.lo < range_hi AND p.hi > range_lo) THEN
+        IF NOT covered THEN
             part := format('%s_p%s', tbl, to_char(range_lo, 'YYYYMMDD'));
             EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I >= $1 AND %I < $2)',
                            tbl || '_default', key, key)

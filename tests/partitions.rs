@@ -146,11 +146,7 @@ async fn system_partitions(db: &TestDb) -> Vec<partitions::LogPartition> {
 async fn make_partitions(db: &TestDb, from: DateTime<Utc>, until: DateTime<Utc>) {
     let mut tx = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
     for table in partitions::LOG_TABLES {
-        sqlx::query("SELECT runwire_create_partitions_of($1, $2, $3, 'month')")
-            .bind(table)
-            .bind(from)
-            .bind(until)
-            .execute(tx.conn())
+        partitions::create(tx.conn(), table, from, until, PartitionUnit::Month)
             .await
             .unwrap();
     }

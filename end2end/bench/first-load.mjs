@@ -3,6 +3,7 @@
 // Prints one JSON object: per route the bytes of WASM and JavaScript on the wire (as served, so
 // gzip-compressed), and the first contentful paint of each sample, in ms; for the run page also
 // the time from a click inside the app to its waterfall painted.
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { launch, signedInContext } from './browser.mjs';
 
 const [base, email, password, samplesArg, spansRun] = process.argv.slice(2);
@@ -40,7 +41,6 @@ async function firstLoad(context, path, profile = false) {
   const hydrated = await page.evaluate(() => performance.now());
   if (profile) {
     const { profile: recorded } = await cdp.send('Profiler.stop');
-    const { mkdirSync, writeFileSync } = await import('node:fs');
     mkdirSync(profileDir, { recursive: true });
     const name = path.split('/').filter(Boolean)[0] ?? 'root';
     writeFileSync(`${profileDir}/${name}.cpuprofile`, JSON.stringify(recorded));

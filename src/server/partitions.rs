@@ -1,11 +1,11 @@
 //! The partitions of the event log and the spans (migrations 022 and 023): all SQL that creates
-//! and drops them. The work is done by two database functions that run as the tables' owner, since the
-//! application's role may not create or drop tables; they take only times, and the drop refuses
-//! any scope but the system's.
+//! and drops them. The work is done by two database functions that run as the tables' owner, since
+//! the application's role may not create or drop tables; they take one of the log's two tables and
+//! times, and the drop refuses any scope but the system's.
 
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use chrono::{DateTime, Duration, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// How much time one partition holds (UTC boundaries; weeks start on Monday).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -56,23 +56,35 @@ pub struct PartitionsMade {
     pub busy: Vec<&'static str>,
 }
 
-/// Makes the partitions of `table` from `now`'s to `now` + the unit's lead; rows that had landed
-/// in its DEFAULT partition for a new range move into it. Returns how many were made.
+/// Makes the partitions of `table`, one per `unit`, for [`from`, `until`) where none is yet; rows
+/// that had landed in its DEFAULT partition for a new range move into it. Returns how many were
+/// made.
+pub async fn create(
+    conn: &mut PgConnection,
+    table: &str,
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    unit: PartitionUnit,
+) -> Result<i32, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"SELECT runwire_create_partitions_of($1, $2, $3, $4) AS "made!""#,
+        table,
+        from,
+        until,
+        unit.as_str()
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// [`create`] from `now`'s partition to `now` + the unit's lead.
 pub async fn create_ahead(
     tx: &mut ScopedTx,
     table: &str,
     now: DateTime<Utc>,
     unit: PartitionUnit,
 ) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"SELECT runwire_create_partitions_of($1, $2, $3, $4) AS "made!""#,
-        table,
-        now,
-        now + unit.ahead(),
-        unit.as_str()
-    )
-    .fetch_one(tx.conn())
-    .await
+    create(tx.conn(), table, now, now + unit.ahead(), unit).await
 }
 
 /// Drops the partitions of `table` that end before `cutoff` and hold no row of a run inside

@@ -122,14 +122,14 @@ pub async fn generate_load(
     // The log's monthly partitions for the spread, so the events land in theirs and not in the
     // DEFAULT partition.
     for table in partitions::LOG_TABLES {
-        sqlx::query_scalar!(
-            r#"SELECT runwire_create_partitions_of($1, $2, $3, 'month') AS "made!""#,
+        partitions::create(
+            &mut tx,
             table,
             now - Duration::days(SPREAD_DAYS),
             // a running run's events go on a little past `now`
-            now + Duration::days(1)
+            now + Duration::days(1),
+            partitions::PartitionUnit::Month,
         )
-        .fetch_one(&mut *tx)
         .await?;
     }
     sqlx::raw_sql(
