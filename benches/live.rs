@@ -100,8 +100,11 @@ async fn main() {
     );
     goal(
         "1,000 x 1,000/s: 0 resyncs, 0 lost",
-        format!("{} resynced, {} lost", thousand.resynced, thousand.lost),
-        thousand.resynced == 0 && thousand.lost == 0,
+        format!(
+            "{} resynced, {} lost, {} duplicated",
+            thousand.resynced, thousand.lost, thousand.duplicated
+        ),
+        thousand.resynced == 0 && thousand.lost == 0 && thousand.duplicated == 0,
     );
     goal(
         "1,000 x 1,000/s: p50 < 50 ms, p99 < 250 ms",
@@ -129,14 +132,15 @@ async fn main() {
             .await;
         let deliveries = outcome.delivered as f64 / outcome.seconds;
         println!(
-            "  {rate:>6} events/s: {:>10.0} deliveries/s, p50 {:>7.1} ms, p99 {:>7.1} ms, {} resynced, {} lost",
+            "  {rate:>6} events/s: {:>10.0} deliveries/s, p50 {:>7.1} ms, p99 {:>7.1} ms, {} resynced, {} lost, {} duplicated",
             deliveries,
             percentile(&outcome.latencies, 50.0),
             percentile(&outcome.latencies, 99.0),
             outcome.resynced,
             outcome.lost,
+            outcome.duplicated,
         );
-        if outcome.resynced > 0 || outcome.lost > 0 {
+        if outcome.resynced > 0 || outcome.lost > 0 || outcome.duplicated > 0 {
             break;
         }
         best = best.max(deliveries as u64);
@@ -154,6 +158,8 @@ struct Outcome {
     latencies: Vec<f64>,
     /// Events a subscriber never got although its stream did not end with a resync.
     lost: usize,
+    /// Events a subscriber got more often than they were published (each must arrive once).
+    duplicated: usize,
     /// Subscribers told to resync (they fell behind; nothing was skipped silently).
     resynced: usize,
     delivered: usize,
@@ -172,9 +178,10 @@ fn print_row(name: &str, latencies: &[f64], outcome: Option<&Outcome>) {
     );
     if let Some(outcome) = outcome {
         line.push_str(&format!(
-            "  delivered {}  lost {}  resynced {}  server RSS {:.0} MB  (publish call p50 {:.2} ms)",
+            "  delivered {}  lost {}  duplicated {}  resynced {}  server RSS {:.0} MB  (publish call p50 {:.2} ms)",
             outcome.delivered,
             outcome.lost,
+            outcome.duplicated,
             outcome.resynced,
             outcome.rss_mb,
             percentile(&outcome.publish_calls, 50.0),
@@ -350,6 +357,7 @@ impl Bench {
         let mut outcome = Outcome {
             latencies,
             lost: 0,
+            duplicated: 0,
             resynced: 0,
             delivered: received,
             seconds: 0.0,
@@ -359,6 +367,8 @@ impl Bench {
         let mut tally = |received: usize, resynced: bool| {
             if resynced {
                 outcome.resynced += 1;
+            } else if received > total {
+                outcome.duplicated += received - total;
             } else {
                 outcome.lost += total - received;
             }
@@ -405,20 +415,25 @@ impl Counter {
         }
     }
 
-    /// Counts events until `total` arrived, a resync, or 15 s of silence.
+    /// Counts events until `total` arrived, a resync, or 15 s of silence; then goes on listening
+    /// until 200 ms pass without a frame, so that copies of events sent twice are counted too.
     async fn count(mut self, total: usize, marker: String) -> (usize, bool) {
         let mut received = 0;
         let mut last_ping = Instant::now();
-        while received < total {
+        loop {
             if last_ping.elapsed() > Duration::from_secs(10) {
                 let _ = self.socket.send(ping_frame(&LiveRequest::Ping)).await;
                 last_ping = Instant::now();
             }
-            let frame =
-                match tokio::time::timeout(Duration::from_secs(15), self.socket.next()).await {
-                    Ok(Some(Ok(frame))) => frame,
-                    _ => break,
-                };
+            let silence = if received < total {
+                Duration::from_secs(15)
+            } else {
+                Duration::from_millis(200)
+            };
+            let frame = match tokio::time::timeout(silence, self.socket.next()).await {
+                Ok(Some(Ok(frame))) => frame,
+                _ => break,
+            };
             let Message::Binary(bytes) = frame else {
                 continue;
             };
