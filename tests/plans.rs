@@ -164,6 +164,26 @@ async fn dashboard_queries_use_indexes_at_a_million_runs() {
             check(&format!("{name} (search_run_ids)"), inner);
         }
     }
+    // The event hub reads each batch's runs with the generic plan (its session forces it; see
+    // db::system_session): without the values, the plan must still find runs by their key.
+    let mut hub = db.owner_conn().await;
+    sqlx::raw_sql(
+        "SET plan_cache_mode = force_generic_plan;
+         PREPARE hub_runs(uuid[], bigint) AS
+           SELECT r.*, coalesce((SELECT max(e.id) FROM agent_run_events e
+                                  WHERE e.run_id = r.id AND (e.run_id, e.id) > (r.id, $2)), $2)
+           FROM agent_runs r WHERE id = ANY($1)",
+    )
+    .execute(&mut hub)
+    .await
+    .unwrap();
+    let generic: Value = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE hub_runs(ARRAY['{some_id}']::uuid[], 0)"
+    ))
+    .fetch_one(&mut hub)
+    .await
+    .unwrap();
+    check("hub: runs of a batch (generic plan)", generic);
     for window in StatsWindow::ALL {
         let since = window.since(chrono::Utc::now());
         check(

@@ -66,7 +66,8 @@ pub async fn system_session(pool: &PgPool) -> Result<ScopedTx, sqlx::Error> {
     let principal = Principal::SYSTEM;
     let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
     let scope = format!(
-        "SELECT set_config('app.user_id', '{}', false), set_config('app.role', '{}', false)",
+        "SELECT set_config('app.user_id', '{}', false), set_config('app.role', '{}', false), \
+                set_config('plan_cache_mode', 'force_generic_plan', false)",
         principal.user_id,
         principal.role.as_str()
     );
