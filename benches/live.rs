@@ -99,7 +99,7 @@ async fn main() {
         percentile(&one.latencies, 50.0) <= 2.0 * floor_p50,
     );
     goal(
-        "1,000 x 1,000/s: 0 resyncs, 0 lost",
+        "1,000 x 1,000/s: 0 resyncs, lost, duplicated",
         format!(
             "{} resynced, {} lost, {} duplicated",
             thousand.resynced, thousand.lost, thousand.duplicated

@@ -388,7 +388,6 @@ where
     }
 }
 
-/// Sends a final error on a socket, then lingers.
 /// What became of a frame offered to the connection's queue.
 #[derive(Debug, PartialEq, Eq)]
 enum Queued {
@@ -413,6 +412,7 @@ async fn queue_frame<E>(out: &mut Out<E>, frame: &LiveFrame, patience: Duration)
     }
 }
 
+/// Sends a final error on a socket, then lingers.
 async fn refuse<E, S>(out: &mut Out<E>, input: &mut S, message: &str)
 where
     S: Stream<Item = Result<LiveRequest, E>> + Unpin,
