@@ -6,6 +6,7 @@ mod common;
 
 use common::TestDb;
 use runwire::model::{RunFilter, RunSort, RunStatus, StatsWindow, UserRole};
+use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::runs;
 use runwire::server::seed::bulk as bulk_seed;
 use serde_json::Value;
@@ -165,25 +166,17 @@ async fn dashboard_queries_use_indexes_at_a_million_runs() {
         }
     }
     // The event hub reads each batch's runs with the generic plan (its session forces it; see
-    // db::system_session): without the values, the plan must still find runs by their key.
-    let mut hub = db.owner_conn().await;
-    sqlx::raw_sql(
-        "SET plan_cache_mode = force_generic_plan;
-         PREPARE hub_runs(uuid[], bigint) AS
-           SELECT r.*, coalesce((SELECT max(e.id) FROM agent_run_events e
-                                  WHERE e.run_id = r.id AND (e.run_id, e.id) > (r.id, $2)), $2)
-           FROM agent_runs r WHERE id = ANY($1)",
-    )
-    .execute(&mut hub)
-    .await
-    .unwrap();
-    let generic: Value = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE hub_runs(ARRAY['{some_id}']::uuid[], 0)"
-    ))
-    .fetch_one(&mut hub)
-    .await
-    .unwrap();
-    check("hub: runs of a batch (generic plan)", generic);
+    // db::system_session), as the server itself: without the values, the plan must still find
+    // runs by their key.
+    let mut hub = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let some_uuid: uuid::Uuid = some_id.parse().unwrap();
+    check(
+        "hub: runs of a batch (generic plan)",
+        runs::explain_by_ids_as_of_generic(&mut hub, &[some_uuid], 0)
+            .await
+            .unwrap(),
+    );
+    hub.commit().await.unwrap();
     for window in StatsWindow::ALL {
         let since = window.since(chrono::Utc::now());
         check(
