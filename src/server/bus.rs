@@ -10,7 +10,7 @@
 
 use crate::model::LiveFrame;
 use crate::server::db::{begin_scoped, system_session, Principal, ScopedTx};
-use crate::server::events::{self, LoggedEvent, StoredRun};
+use crate::server::events::{self, InFlight, LoggedEvent, StoredRun};
 use crate::server::telemetry;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -306,7 +306,7 @@ impl EventBus {
 #[derive(Default)]
 struct Gap {
     at: Option<i64>,
-    in_flight: Vec<String>,
+    in_flight: InFlight,
     cleared: bool,
 }
 
