@@ -6,6 +6,7 @@ mod common;
 
 use common::TestDb;
 use runwire::model::{RunFilter, RunSort, RunStatus, StatsWindow, UserRole};
+use runwire::server::db::{begin_scoped, Principal};
 use runwire::server::runs;
 use runwire::server::seed::bulk as bulk_seed;
 use serde_json::Value;
@@ -164,6 +165,18 @@ async fn dashboard_queries_use_indexes_at_a_million_runs() {
             check(&format!("{name} (search_run_ids)"), inner);
         }
     }
+    // The event hub reads each batch's runs with the generic plan (its session forces it; see
+    // db::system_session), as the server itself: without the values, the plan must still find
+    // runs by their key.
+    let mut hub = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let some_uuid: uuid::Uuid = some_id.parse().unwrap();
+    check(
+        "hub: runs of a batch (generic plan)",
+        runs::explain_by_ids_as_of_generic(&mut hub, &[some_uuid], 0)
+            .await
+            .unwrap(),
+    );
+    hub.commit().await.unwrap();
     for window in StatsWindow::ALL {
         let since = window.since(chrono::Utc::now());
         check(

@@ -191,17 +191,53 @@ pub async fn by_ids_as_of(
     ids: &[Uuid],
     after_id: i64,
 ) -> Result<Vec<(AgentRun, i64)>, sqlx::Error> {
-    let rows: Vec<RunWith<i64>> = sqlx::query_as(&format!(
+    let rows: Vec<RunWith<i64>> = sqlx::query_as(&by_ids_as_of_sql())
+        .bind(ids)
+        .bind(after_id)
+        .fetch_all(tx.conn())
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.run, row.figure)).collect())
+}
+
+/// [`by_ids_as_of`]'s statement; its parameters are the ids and `after_id`.
+fn by_ids_as_of_sql() -> String {
+    format!(
         "SELECT {RUN_COLUMNS},
                 coalesce((SELECT max(e.id) FROM agent_run_events e
                           WHERE e.run_id = r.id AND (e.run_id, e.id) > (r.id, $2)), $2) AS figure
          FROM agent_runs r WHERE id = ANY($1)"
+    )
+}
+
+/// The plan [`by_ids_as_of`] runs with in the event hub: the generic one (the hub's session forces
+/// it, see `db::system_session`), executed for `ids` and `after_id`. Postgres 15 shows a generic
+/// plan only for a prepared statement, so this prepares the same statement, with
+/// `plan_cache_mode` set for the rest of the transaction. The values are typed (UUIDs, an
+/// integer), so writing them into EXECUTE cannot inject SQL.
+pub async fn explain_by_ids_as_of_generic(
+    tx: &mut ScopedTx,
+    ids: &[Uuid],
+    after_id: i64,
+) -> Result<serde_json::Value, sqlx::Error> {
+    let conn = tx.conn();
+    sqlx::raw_sql(&format!(
+        "SET LOCAL plan_cache_mode = force_generic_plan;
+         PREPARE runwire_by_ids_as_of(uuid[], bigint) AS {}",
+        by_ids_as_of_sql()
     ))
-    .bind(ids)
-    .bind(after_id)
-    .fetch_all(tx.conn())
+    .execute(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|row| (row.run, row.figure)).collect())
+    let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+    let plan = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE runwire_by_ids_as_of(ARRAY[{}]::uuid[], {after_id})",
+        ids.join(",")
+    ))
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::raw_sql("DEALLOCATE runwire_by_ids_as_of")
+        .execute(conn)
+        .await?;
+    Ok(plan)
 }
 
 pub async fn get(tx: &mut ScopedTx, id: Uuid) -> Result<Option<AgentRun>, sqlx::Error> {
