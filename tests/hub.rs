@@ -3,8 +3,8 @@
 
 mod common;
 
-use common::{principal, TestDb};
-use runwire::model::{CurrentUser, NewRun, RunStatus, RunUpdate, UserRole};
+use common::{principal, PublisherExt, TestDb};
+use runwire::model::{CurrentUser, RunUpdate, UserRole};
 use runwire::server::bus::EventBus;
 use runwire::server::db::begin_scoped;
 use runwire::server::publisher::{self, AgentEventPublisher};
@@ -20,16 +20,13 @@ const WRITING: Duration = Duration::from_secs(4);
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn run_of(publisher: &AgentEventPublisher, user: &CurrentUser, agent: &str) -> Uuid {
-    let new = NewRun {
-        agent_name: agent.into(),
-        task: "commit out of order".into(),
-        task_id: None,
-        user_id: None,
-        status: RunStatus::InProgress,
-        step: None,
-        metadata: None,
-    };
-    publisher.create(principal(user), &new).await.unwrap().id
+    let who = principal(user);
+    let task = "commit out of order";
+    publisher
+        .start_run(who, None, agent, task)
+        .await
+        .unwrap()
+        .id
 }
 
 fn progress(step: u32) -> RunUpdate {
