@@ -46,6 +46,10 @@ impl NewEvent {
 
 /// Appends events in one statement, in the given order (their ids rise in that order). The NOTIFY
 /// trigger fires once for the statement.
+///
+/// Call it only after the transaction has written something else (every caller has written the
+/// run row): a transaction takes its id at its first write, and one that took event ids before it
+/// had one could be missed by the hub's wait for the writers of a gap (see [`InFlight`]).
 pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx::Error> {
     let mut run_ids = Vec::with_capacity(events.len());
     let mut user_ids = Vec::with_capacity(events.len());
