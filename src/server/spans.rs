@@ -3,7 +3,6 @@
 use crate::model::{AgentRun, Span, SpanKind, SpanStatus, UsageRow, USAGE_ROWS_MAX};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 /// The spans of `run` with these ids, locked until the transaction ends.
 ///
@@ -99,9 +98,11 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(
 }
 
 /// A page of a run's spans by start time, after the span (`started_at`, `span_id`) when given.
+/// The run's creation time names the one partition that holds its spans; without it, every page
+/// read the index of every partition (each month kept, and the ones made ahead) and merged them.
 pub async fn page(
     tx: &mut ScopedTx,
-    run_id: Uuid,
+    run: &AgentRun,
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Span>, sqlx::Error> {
@@ -119,13 +120,14 @@ pub async fn page(
                   output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
                   input_preview, output_preview, error
            FROM agent_run_spans
-           WHERE run_id = $1 AND (started_at, span_id) > ($2, $3)
+           WHERE run_id = $1 AND run_created_at = $5 AND (started_at, span_id) > ($2, $3)
            ORDER BY started_at, span_id
            LIMIT $4"#,
-        run_id,
+        run.id,
         after_at,
         after_id,
-        limit
+        limit,
+        run.created_at
     )
     .fetch_all(tx.conn())
     .await
