@@ -46,6 +46,35 @@ fn check(name: &str, explained: Value) {
     );
 }
 
+/// The relations an executed plan reads sequentially.
+fn seq_scans(explained: &Value) -> Vec<String> {
+    let mut all = Vec::new();
+    nodes(&explained[0]["Plan"], &mut all);
+    all.iter()
+        .filter(|n| n["Node Type"] == "Seq Scan")
+        .filter_map(|n| n["Relation Name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The hub makes its generic plans once, when the server starts, and a new install starts on
+/// empty tables whose partitions were analysed empty: a plan made then must still find a run's
+/// newest event by index, or the hub scans a whole partition of the log for every batch until
+/// autovacuum analyses it again.
+#[tokio::test]
+async fn the_hubs_runs_read_planned_on_a_new_install_scans_no_table() {
+    let db = TestDb::new().await;
+    let mut hub = begin_scoped(&db.pool, Principal::SYSTEM).await.unwrap();
+    let explained = runs::explain_by_ids_as_of_generic(&mut hub, &[uuid::Uuid::new_v4()], 0)
+        .await
+        .unwrap();
+    hub.commit().await.unwrap();
+    let scanned = seq_scans(&explained);
+    assert!(
+        scanned.is_empty(),
+        "the hub's runs read scans {scanned:?}: {explained:#}"
+    );
+}
+
 #[tokio::test]
 async fn dashboard_queries_use_indexes_at_a_million_runs() {
     let count: u64 = std::env::var("RUNWIRE_PLAN_TEST_RUNS")

@@ -7,7 +7,7 @@ mod scope;
 
 pub use embedded::{Durability, EmbeddedError, EmbeddedPostgres};
 pub use replica::{ReadReplica, REPLICA_WAIT_MAX};
-pub use scope::{begin_scoped, system_session, Principal, ScopedTx};
+pub use scope::{begin_scoped, hub_planner_settings, system_session, Principal, ScopedTx};
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};

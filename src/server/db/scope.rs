@@ -59,24 +59,48 @@ pub async fn begin_scoped(pool: &PgPool, principal: Principal) -> Result<ScopedT
     })
 }
 
+/// How the event hub's session plans its statements.
+///
+/// Always the generic plan. The hub asks the same few questions of the partitioned event log after
+/// every commit, and Postgres planned them afresh each time (a custom plan over every partition
+/// looked cheaper than the generic one): 0.4 and 0.8 ms of planning for two reads that ran in 0.1
+/// and 0.3 ms. Forcing generic plans on the publisher's transactions too measured slower in
+/// `benches/live.rs`, so only the hub has them.
+///
+/// Never a sequential scan. A generic plan is made once, from the statistics of that moment, and
+/// kept until they change. On a new install the log's partitions are analysed empty (their
+/// migration ends with ANALYZE), so a scan of all of them cost nothing, and the hub's runs read
+/// kept scanning every event of a run's partition for each batch until autovacuum analysed it again:
+/// 22% of both cores, three times any writer's backend, in the span benchmark's first seconds
+/// (perf). Every question the hub asks has an index (tests/plans.rs checks the plan made on an
+/// empty database and the one at a million runs).
+const HUB_PLANNER_SETTINGS: [(&str, &str); 2] = [
+    ("plan_cache_mode", "force_generic_plan"),
+    ("enable_seqscan", "off"),
+];
+
+/// [`HUB_PLANNER_SETTINGS`] as `set_config` calls, for the session or (`local`) the transaction.
+pub fn hub_planner_settings(local: bool) -> String {
+    HUB_PLANNER_SETTINGS
+        .iter()
+        .map(|(name, value)| format!("set_config('{name}', '{value}', {local})"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A connection of the server's own, scoped to [`Principal::SYSTEM`] for its whole session, for the
 /// event hub: with no transaction around its reads, each costs one round trip instead of four.
 /// It is opened outside the pool and never joins it, so its scope cannot reach a user's request.
 ///
-/// Its statements always use their generic plan. The hub asks the same few questions of the
-/// partitioned event log after every commit, and Postgres planned them afresh each time (a custom
-/// plan over every partition looked cheaper than the generic one): 0.4 and 0.8 ms of planning for
-/// two reads that ran in 0.1 and 0.3 ms. The generic plans are the same index scans (tests/plans.rs
-/// checks the runs read at a million runs). Forcing generic plans on the publisher's transactions
-/// too measured slower in `benches/live.rs`, so only the hub has them.
+/// Its statements run with [`HUB_PLANNER_SETTINGS`].
 pub async fn system_session(pool: &PgPool) -> Result<ScopedTx, sqlx::Error> {
     let principal = Principal::SYSTEM;
     let mut conn = PgConnection::connect_with(&pool.connect_options()).await?;
     let scope = format!(
-        "SELECT set_config('app.user_id', '{}', false), set_config('app.role', '{}', false), \
-                set_config('plan_cache_mode', 'force_generic_plan', false)",
+        "SELECT set_config('app.user_id', '{}', false), set_config('app.role', '{}', false), {}",
         principal.user_id,
-        principal.role.as_str()
+        principal.role.as_str(),
+        hub_planner_settings(false)
     );
     conn.execute(scope.as_str()).await?;
     Ok(ScopedTx {

@@ -11,7 +11,7 @@ pub use page::{explain_page, page};
 pub use rollup::{agent_names, explain_stats, stats, trend, usage_by_agent};
 
 use crate::model::{AgentRun, NewRun, RunStatus, VerificationAttempt};
-use crate::server::db::ScopedTx;
+use crate::server::db::{hub_planner_settings, ScopedTx};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -209,11 +209,11 @@ fn by_ids_as_of_sql() -> String {
     )
 }
 
-/// The plan [`by_ids_as_of`] runs with in the event hub: the generic one (the hub's session forces
-/// it, see `db::system_session`), executed for `ids` and `after_id`. Postgres 15 shows a generic
-/// plan only for a prepared statement, so this prepares the same statement, with
-/// `plan_cache_mode` set for the rest of the transaction. The values are typed (UUIDs, an
-/// integer), so writing them into EXECUTE cannot inject SQL.
+/// The plan [`by_ids_as_of`] runs with in the event hub: the generic one, made with the hub's
+/// settings (`db::hub_planner_settings`), executed for `ids` and `after_id`. Postgres 15 shows a
+/// generic plan only for a prepared statement, so this prepares the same statement, with the
+/// settings made for the rest of the transaction. The values are typed (UUIDs, an integer), so
+/// writing them into EXECUTE cannot inject SQL.
 pub async fn explain_by_ids_as_of_generic(
     tx: &mut ScopedTx,
     ids: &[Uuid],
@@ -221,8 +221,9 @@ pub async fn explain_by_ids_as_of_generic(
 ) -> Result<serde_json::Value, sqlx::Error> {
     let conn = tx.conn();
     sqlx::raw_sql(&format!(
-        "SET LOCAL plan_cache_mode = force_generic_plan;
+        "SELECT {};
          PREPARE runwire_by_ids_as_of(uuid[], bigint) AS {}",
+        hub_planner_settings(true),
         by_ids_as_of_sql()
     ))
     .execute(&mut *conn)
