@@ -98,8 +98,13 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(
 }
 
 /// A page of a run's spans by start time, after the span (`started_at`, `span_id`) when given.
-/// The run's creation time names the one partition that holds its spans; without it, every page
-/// read the index of every partition (each month kept, and the ones made ahead) and merged them.
+///
+/// It does not name the run's partition (its creation time), though that would spare a probe of
+/// each other partition's index. PostgreSQL takes the run and its creation time for independent
+/// conditions and multiplies their odds: with 90 runs in a partition it expected 66 of a 5,000-span
+/// run's spans, read all 5,000 through the primary key and sorted them for each page of 1,000
+/// (5.0 ms). By the run alone it expects about 5,000 and reads the page in order from the
+/// `(run_id, started_at, span_id)` index of each partition, stopping at the limit (0.75 ms).
 pub async fn page(
     tx: &mut ScopedTx,
     run: &AgentRun,
@@ -120,14 +125,13 @@ pub async fn page(
                   output_tokens, cache_read_tokens, reasoning_tokens, cost_usd, attributes,
                   input_preview, output_preview, error
            FROM agent_run_spans
-           WHERE run_id = $1 AND run_created_at = $5 AND (started_at, span_id) > ($2, $3)
+           WHERE run_id = $1 AND (started_at, span_id) > ($2, $3)
            ORDER BY started_at, span_id
            LIMIT $4"#,
         run.id,
         after_at,
         after_id,
-        limit,
-        run.created_at
+        limit
     )
     .fetch_all(tx.conn())
     .await
