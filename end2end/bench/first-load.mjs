@@ -57,6 +57,13 @@ async function inAppNavigations(context, runId, count) {
   const page = await context.newPage();
   await page.goto(`${base}/dashboard`);
   await page.waitForSelector('body[data-hydrated="true"]', { timeout: 60_000 });
+  // RUNWIRE_BENCH_PROFILE also records these navigations, as <folder>/navigations.cpuprofile.
+  const cdp = profileDir ? await context.newCDPSession(page) : null;
+  if (cdp) {
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+    await cdp.send('Profiler.start');
+  }
   const rendered = [];
   for (let i = 0; i < count; i++) {
     const ms = await page.evaluate(async (runId) => {
@@ -78,6 +85,11 @@ async function inAppNavigations(context, runId, count) {
     rendered.push(ms);
     await page.goBack();
     await page.waitForSelector('tr.run-row');
+  }
+  if (cdp) {
+    const { profile: recorded } = await cdp.send('Profiler.stop');
+    mkdirSync(profileDir, { recursive: true });
+    writeFileSync(`${profileDir}/navigations.cpuprofile`, JSON.stringify(recorded));
   }
   await page.close();
   return rendered;
