@@ -36,9 +36,15 @@ pub fn use_agent_run_timeline(id: Signal<Uuid>) -> LiveTimeline {
         ..Default::default()
     });
     let live: RwSignal<Option<RunTimeline>> = RwSignal::new(None);
+    // The live copy once there is one, else the page as loaded: cloned once per read, not the page
+    // and then the live copy.
     let timeline = Signal::derive(move || {
-        page.get()
-            .map(|loaded| loaded.map(|page| live.get().unwrap_or(page)))
+        page.with(|loaded| {
+            loaded.as_ref().map(|loaded| match loaded {
+                Ok(page) => Ok(live.with(|live| live.as_ref().unwrap_or(page).clone())),
+                Err(error) => Err(error.clone()),
+            })
+        })
     });
     let state = follow(
         page,
