@@ -122,7 +122,7 @@ test('the replay scrubber moves through a finished run, by arrow keys and by lin
   await expect(open).toHaveText('Open: planning call');
 });
 
-test('a run with many spans opens with the first 100 spans and the newest 100 events, and shows more on request', async ({ page }) => {
+test('a run with many spans opens with the first 100 spans and the newest 50 events, and shows more on request', async ({ page }) => {
   await signUpFresh(page, 'e2e-many-spans');
   const token = await createToken(page);
   const runId = await startRun(page, token, 'chatty', 'a run with many spans');
@@ -143,13 +143,13 @@ test('a run with many spans opens with the first 100 spans and the newest 100 ev
   await expect(page.locator('.span-line')).toHaveCount(250);
   await expect(more).toHaveCount(0);
 
-  // the timeline: 251 events (started, 250 span_ended), the newest 100 shown, the oldest last
+  // the timeline: 251 events (started, 250 span_ended), the newest 50 shown, the oldest last
   const entries = page.locator('.timeline-entry');
-  await expect(entries).toHaveCount(100);
+  await expect(entries).toHaveCount(50);
   await expect(entries.last()).toContainText('step 249 ended');
-  await expect(page.getByText('151 earlier events not shown')).toBeVisible();
+  await expect(page.getByText('201 earlier events not shown')).toBeVisible();
   await page.getByTestId('earlier-events').click();
-  await expect(entries).toHaveCount(200);
-  await expect(page.getByText('51 earlier events not shown')).toBeVisible();
-  await expect(page.getByTestId('earlier-events')).toHaveText('Show 51 earlier');
+  await expect(entries).toHaveCount(100);
+  await expect(page.getByText('151 earlier events not shown')).toBeVisible();
+  await expect(page.getByTestId('earlier-events')).toHaveText('Show 50 earlier');
 });
