@@ -58,7 +58,8 @@ pub struct PartitionsMade {
 
 /// Makes the partitions of `table`, one per `unit`, for [`from`, `until`) where none is yet; rows
 /// that had landed in its DEFAULT partition for a new range move into it. Returns how many were
-/// made.
+/// made. A new partition does not take its table's statistics targets, so the opaque columns of
+/// each are then left out of ANALYZE (migration 024).
 pub async fn create(
     conn: &mut PgConnection,
     table: &str,
@@ -66,15 +67,24 @@ pub async fn create(
     until: DateTime<Utc>,
     unit: PartitionUnit,
 ) -> Result<i32, sqlx::Error> {
-    sqlx::query_scalar!(
+    let made = sqlx::query_scalar!(
         r#"SELECT runwire_create_partitions_of($1, $2, $3, $4) AS "made!""#,
         table,
         from,
         until,
         unit.as_str()
     )
-    .fetch_one(conn)
-    .await
+    .fetch_one(&mut *conn)
+    .await?;
+    if made > 0 {
+        sqlx::query_scalar!(
+            r#"SELECT runwire_skip_opaque_statistics($1) AS "set!""#,
+            table
+        )
+        .fetch_one(conn)
+        .await?;
+    }
+    Ok(made)
 }
 
 /// [`create`] from `now`'s partition to `now` + the unit's lead.
