@@ -349,7 +349,10 @@ async fn rows_without_a_partition_wait_in_the_default_one_and_move_when_it_is_ma
 
     // ANALYZE skips the opaque columns of every partition: the migrated ones and those made
     // since, attached over the DEFAULT partition's rows or made empty, by month and by week.
-    assert_eq!(opaque_columns_analysed(&mut conn).await, Vec::<String>::new());
+    assert_eq!(
+        opaque_columns_analysed(&mut conn).await,
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]
