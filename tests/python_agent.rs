@@ -65,7 +65,7 @@ async fn the_example_agent_completes_its_run_with_all_events() {
     );
 
     // an agent span around three LLM calls and a tool call, each started and ended as it happened
-    let spans = spans::page(&mut tx, &run, None, 100).await.unwrap();
+    let spans = spans::page(&mut tx, run_id, None, 100).await.unwrap();
     let agent = spans.iter().find(|s| s.kind == SpanKind::Agent).unwrap();
     assert_eq!(agent.status, SpanStatus::Ok);
     let children: Vec<_> = spans.iter().filter(|s| s.kind != SpanKind::Agent).collect();

@@ -88,7 +88,7 @@ impl RunReader {
         let run = runs::get(&mut tx, id).await?.ok_or(AppError::NotFound)?;
         let (events, earlier_events) =
             events::newest_for_run(&mut tx, id, TIMELINE_MAX_EVENTS).await?;
-        let spans = spans::page(&mut tx, &run, None, SPAN_PAGE_MAX).await?;
+        let spans = spans::page(&mut tx, id, None, SPAN_PAGE_MAX).await?;
         // a short page is every span; past it, the run's kept count says how many there are
         let spans_total = if (spans.len() as i64) < SPAN_PAGE_MAX {
             spans.len() as u64
@@ -151,10 +151,10 @@ impl RunReader {
         }
         let after = after.map(parse_span_cursor).transpose()?;
         let mut tx = begin_scoped(&self.pool, who).await?;
-        let run = runs::get(&mut tx, run_id)
+        runs::get(&mut tx, run_id)
             .await?
             .ok_or(AppError::NotFound)?;
-        let list = spans::page(&mut tx, &run, after, limit).await?;
+        let list = spans::page(&mut tx, run_id, after, limit).await?;
         tx.commit().await?;
         let next_after = (list.len() as i64 == limit)
             .then(|| list.last().map(span_cursor))

@@ -3,6 +3,7 @@
 use crate::model::{AgentRun, Span, SpanKind, SpanStatus, UsageRow, USAGE_ROWS_MAX};
 use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 /// The spans of `run` with these ids, locked until the transaction ends.
 ///
@@ -107,7 +108,7 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(
 /// `(run_id, started_at, span_id)` index of each partition, stopping at the limit (0.75 ms).
 pub async fn page(
     tx: &mut ScopedTx,
-    run: &AgentRun,
+    run_id: Uuid,
     after: Option<(DateTime<Utc>, String)>,
     limit: i64,
 ) -> Result<Vec<Span>, sqlx::Error> {
@@ -128,7 +129,7 @@ pub async fn page(
            WHERE run_id = $1 AND (started_at, span_id) > ($2, $3)
            ORDER BY started_at, span_id
            LIMIT $4"#,
-        run.id,
+        run_id,
         after_at,
         after_id,
         limit
