@@ -150,3 +150,84 @@ async fn many_writers_committing_out_of_order_lose_the_hub_no_event() {
     );
     assert_eq!(handed_out, stored);
 }
+
+/// While no one listens the hub reads ids alone; a subscriber that arrives at any moment, mid-read
+/// included, still gets every event after the cursor it was given. Subscribers come and go while
+/// writers write, so the hub keeps switching between its two reads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_arriving_while_no_one_listens_miss_no_event() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::new().await;
+    let user = db.user("writer@example.com", UserRole::User).await;
+    let bus = EventBus::start(db.pool.clone()).await.unwrap();
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+
+    let mut writers = Vec::new();
+    for n in 0..4 {
+        let publisher = publisher.clone();
+        let user = user.clone();
+        writers.push(tokio::spawn(async move {
+            let run = run_of(&publisher, &user, &format!("writer {n}")).await;
+            let until = Instant::now() + WRITING;
+            let mut step = 0u32;
+            while Instant::now() < until {
+                step += 1;
+                publisher
+                    .apply(principal(&user), run, progress(step))
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    // Each visit: subscribe, take what the hub hands out for a moment, leave; then a pause with no
+    // one listening.
+    let mut visits: Vec<(i64, Vec<i64>)> = Vec::new();
+    let until = Instant::now() + WRITING - Duration::from_millis(500);
+    let mut pause = 1u64;
+    while Instant::now() < until {
+        let (mut hub, cursor) = bus.subscribe();
+        let mut ids = Vec::new();
+        let leave = tokio::time::sleep(Duration::from_millis(40));
+        tokio::pin!(leave);
+        loop {
+            tokio::select! {
+                item = hub.recv() => ids.push(item.unwrap().event.id),
+                _ = &mut leave => break,
+            }
+        }
+        drop(hub);
+        visits.push((cursor, ids));
+        pause = pause % 7 + 2;
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+
+    let stored: Vec<i64> = sqlx::query_scalar("SELECT id FROM agent_run_events ORDER BY id")
+        .fetch_all(&mut db.owner_conn().await)
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (cursor, ids) in &visits {
+        // What it must have been handed: every stored event after its cursor, up to the last one
+        // it saw. Ids at or below the cursor may come again; the subscriber drops them.
+        let Some(&last) = ids.last() else { continue };
+        let after: Vec<i64> = ids.iter().copied().filter(|id| id > cursor).collect();
+        let expected: Vec<i64> = stored
+            .iter()
+            .copied()
+            .filter(|id| id > cursor && *id <= last)
+            .collect();
+        assert_eq!(
+            after, expected,
+            "a subscriber given cursor {cursor} missed or repeated events"
+        );
+        checked += after.len();
+    }
+    assert!(
+        visits.len() > 20 && checked > 500,
+        "{} visits saw {checked} events",
+        visits.len()
+    );
+}

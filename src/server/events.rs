@@ -220,6 +220,27 @@ pub async fn after_with_runs(
         .collect())
 }
 
+/// The ids and times of the events after `after_id` in id order: what the hub reads while no one
+/// listens, to keep its cursor without reading payloads and runs nobody is sent (an index-only
+/// read of the log's key).
+pub async fn ids_after(
+    tx: &mut ScopedTx,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<(i64, chrono::DateTime<chrono::Utc>)>, sqlx::Error> {
+    let rows = sqlx::query!(
+        "SELECT id, created_at FROM agent_run_events WHERE id > $1 ORDER BY id LIMIT $2",
+        after_id,
+        limit
+    )
+    .fetch_all(tx.conn())
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.id, row.created_at))
+        .collect())
+}
+
 /// The writing transactions in flight at one moment: any of them may hold event ids that are not
 /// visible yet. A snapshot lists the running transactions below its `xmax` only; `xmax` is one past
 /// the newest *finished* transaction, and one that started later and is still running is not
