@@ -387,3 +387,44 @@ async fn a_run_holds_at_most_its_cap_of_spans_and_a_batch_past_it_stores_nothing
         "one event per stored span, none for the refused ones"
     );
 }
+
+/// Writers of one run's spans take turns on the run's row: batches racing to start the same new
+/// spans all succeed, each span is stored once, and the run's totals count every batch. (The
+/// spans themselves are not locked row by row, and a batch of only new spans is a plain INSERT;
+/// without the turns two batches would insert the same span and one would fail.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_racing_on_one_runs_new_spans_each_store_them_once() {
+    let api = api().await;
+    let run = api.start("racer").await;
+    let path = format!("/api/v1/runs/{}/spans", run.id);
+    const WRITERS: usize = 8;
+    let batches = (0..WRITERS).map(|writer| {
+        let mut spans: Vec<Value> = (0..10)
+            .map(|n| {
+                json!({"span_id": format!("shared-{n}"), "kind": "step",
+                             "name": "shared", "started_at": "2026-01-01T00:00:00Z"})
+            })
+            .collect();
+        spans.extend((0..10).map(|n| {
+            json!({
+            "span_id": format!("own-{writer}-{n}"), "kind": "llm", "name": "chat",
+            "model": "no-such-model", "started_at": "2026-01-01T00:00:00Z",
+            "ended_at": "2026-01-01T00:00:01Z", "input_tokens": 10, "output_tokens": 1})
+        }));
+        api.post(&path, json!({ "spans": spans }))
+    });
+    for (status, body) in futures::future::join_all(batches).await {
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = api.get(&format!("{path}?limit=1000")).await;
+    assert_eq!(status, 200, "{body}");
+    let mut ids: Vec<String> = spans_of(&body).into_iter().map(|s| s.span_id).collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!((before, ids.len()), (10 + WRITERS * 10, 10 + WRITERS * 10));
+    let (_, body) = api.get(&format!("/api/v1/runs/{}", run.id)).await;
+    let run: AgentRun = serde_json::from_value(body).unwrap();
+    assert_eq!(run.tokens_in, Some(WRITERS as i64 * 100));
+    assert_eq!(run.tokens_out, Some(WRITERS as i64 * 10));
+}

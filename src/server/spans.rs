@@ -5,13 +5,16 @@ use crate::server::db::ScopedTx;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// The spans of `run` with these ids, locked until the transaction ends.
+/// The spans of `run` with these ids.
+///
+/// Not locked row by row: every writer of a run's spans ([`save`]) holds the run's row lock
+/// (`runs::lock`) until it commits, so they cannot change under the caller.
 ///
 /// One primary-key probe per id. Written as `span_id = ANY($2)`, PostgreSQL read every span of
 /// the run and compared each with every id of the batch whenever its statistics (stale while a
 /// run grows) put few spans in a run: 2.6 ms per batch of 100 in the span benchmark, against
 /// 0.3 ms for the probes. The run's creation time names the one partition that holds its spans.
-pub async fn lock(
+pub async fn of_ids(
     tx: &mut ScopedTx,
     run: &AgentRun,
     span_ids: &[String],
@@ -28,7 +31,6 @@ pub async fn lock(
            CROSS JOIN LATERAL (
                SELECT * FROM agent_run_spans
                WHERE run_id = $1 AND span_id = wanted.span_id AND run_created_at = $3
-               FOR UPDATE
            ) s"#,
         run.id,
         span_ids,
@@ -39,8 +41,15 @@ pub async fn lock(
 }
 
 /// Writes each span of `run` whole: a new one is inserted, a known one replaced (the database
-/// refuses to change an ended one). One statement whatever the batch's size.
-pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(), sqlx::Error> {
+/// refuses to change an ended one). One statement whatever the batch's size. `all_new` says the
+/// caller, holding the run's lock, found none of them stored: then a plain INSERT does, without
+/// the upsert's speculative insertion (a probe of the key and a second WAL record per span).
+pub async fn save(
+    tx: &mut ScopedTx,
+    run: &AgentRun,
+    spans: &[Span],
+    all_new: bool,
+) -> Result<(), sqlx::Error> {
     macro_rules! column {
         ($field:ident) => {
             spans.iter().map(|s| s.$field.clone()).collect::<Vec<_>>()
@@ -48,7 +57,56 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(
     }
     let kinds: Vec<SpanKind> = column!(kind);
     let statuses: Vec<SpanStatus> = column!(status);
-    sqlx::query!(
+    // Both statements take the same columns, bound the same way.
+    macro_rules! write_spans {
+        ($sql:literal) => {
+            sqlx::query!(
+                $sql,
+                &column!(span_id),
+                &column!(run_id),
+                run.user_id,
+                &column!(parent_span_id) as &[Option<String>],
+                &kinds as &[SpanKind],
+                &column!(name),
+                &statuses as &[SpanStatus],
+                &column!(started_at),
+                &column!(ended_at) as &[Option<DateTime<Utc>>],
+                &column!(model) as &[Option<String>],
+                &column!(input_tokens) as &[Option<i64>],
+                &column!(output_tokens) as &[Option<i64>],
+                &column!(cache_read_tokens) as &[Option<i64>],
+                &column!(reasoning_tokens) as &[Option<i64>],
+                &column!(cost_usd) as &[Option<f64>],
+                &column!(attributes),
+                &column!(input_preview) as &[Option<String>],
+                &column!(output_preview) as &[Option<String>],
+                &column!(error) as &[Option<String>],
+                run.created_at,
+            )
+            .execute(tx.conn())
+            .await
+            .map(drop)
+        };
+    }
+    if all_new {
+        return write_spans!(
+            "INSERT INTO agent_run_spans (
+                 span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
+                 model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
+                 attributes, input_preview, output_preview, error, run_created_at)
+             SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at, ended_at,
+                    model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
+                    attributes, input_preview, output_preview, error, $20
+             FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
+                         $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                         $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+                         $15::float8[], $16::jsonb[], $17::text[], $18::text[], $19::text[])
+                 AS t(span_id, run_id, parent_span_id, kind, name, status, started_at, ended_at,
+                      model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
+                      cost_usd, attributes, input_preview, output_preview, error)"
+        );
+    }
+    write_spans!(
         "INSERT INTO agent_run_spans AS s (
              span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
              model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
@@ -71,31 +129,8 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun, spans: &[Span]) -> Result<(
              cache_read_tokens = EXCLUDED.cache_read_tokens,
              reasoning_tokens = EXCLUDED.reasoning_tokens, cost_usd = EXCLUDED.cost_usd,
              attributes = EXCLUDED.attributes, input_preview = EXCLUDED.input_preview,
-             output_preview = EXCLUDED.output_preview, error = EXCLUDED.error",
-        &column!(span_id),
-        &column!(run_id),
-        run.user_id,
-        &column!(parent_span_id) as &[Option<String>],
-        &kinds as &[SpanKind],
-        &column!(name),
-        &statuses as &[SpanStatus],
-        &column!(started_at),
-        &column!(ended_at) as &[Option<DateTime<Utc>>],
-        &column!(model) as &[Option<String>],
-        &column!(input_tokens) as &[Option<i64>],
-        &column!(output_tokens) as &[Option<i64>],
-        &column!(cache_read_tokens) as &[Option<i64>],
-        &column!(reasoning_tokens) as &[Option<i64>],
-        &column!(cost_usd) as &[Option<f64>],
-        &column!(attributes),
-        &column!(input_preview) as &[Option<String>],
-        &column!(output_preview) as &[Option<String>],
-        &column!(error) as &[Option<String>],
-        run.created_at,
+             output_preview = EXCLUDED.output_preview, error = EXCLUDED.error"
     )
-    .execute(tx.conn())
-    .await
-    .map(drop)
 }
 
 /// A page of a run's spans by start time, after the span (`started_at`, `span_id`) when given.
