@@ -108,7 +108,7 @@ impl AgentEventPublisher {
         let mut ids: Vec<String> = reports.iter().map(|r| r.span_id.clone()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut held: HashMap<String, Span> = spans::of_ids(tx, &run, &ids)
+        let mut held: HashMap<String, Span> = spans::lock(tx, &run, &ids)
             .await?
             .into_iter()
             .map(|span| (span.span_id.clone(), span))
