@@ -389,9 +389,9 @@ async fn a_run_holds_at_most_its_cap_of_spans_and_a_batch_past_it_stores_nothing
 }
 
 /// Writers of one run's spans take turns on the run's row: batches racing to start the same new
-/// spans all succeed, each span is stored once, and the run's totals count every batch. (The
-/// spans themselves are not locked row by row, and a batch of only new spans is a plain INSERT;
-/// without the turns two batches would insert the same span and one would fail.)
+/// spans all succeed, each span is stored once, and the run's totals count every batch. (A new
+/// span has no row to lock, and a batch of only new spans is a plain INSERT: without the turns two
+/// batches would insert the same span and one would fail.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batches_racing_on_one_runs_new_spans_each_store_them_once() {
     let api = api().await;
