@@ -97,6 +97,7 @@ pub struct RunEvent<P = serde_json::Value> {
     pub step: Option<String>,
     #[cfg_attr(feature = "ssr", sqlx(json), schema(value_type = serde_json::Value))]
     pub payload: P,
+    #[serde(serialize_with = "crate::model::json_time::serialize")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -5,6 +5,7 @@ mod event;
 mod filter;
 mod fold;
 mod jobs;
+pub mod json_time;
 mod limits;
 mod live;
 mod price;

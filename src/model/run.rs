@@ -24,9 +24,13 @@ pub struct AgentRun {
     pub tokens_in: Option<i64>,
     pub tokens_out: Option<i64>,
     pub cost_usd: Option<f64>,
+    #[serde(serialize_with = "crate::model::json_time::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::json_time::serialize_option")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::model::json_time::serialize_option")]
     pub completed_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "crate::model::json_time::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -88,7 +88,9 @@ pub struct Span {
     pub kind: SpanKind,
     pub name: String,
     pub status: SpanStatus,
+    #[serde(serialize_with = "crate::model::json_time::serialize")]
     pub started_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::model::json_time::serialize_option")]
     pub ended_at: Option<DateTime<Utc>>,
     pub model: Option<String>,
     pub input_tokens: Option<i64>,
