@@ -7,8 +7,8 @@ mod common;
 use common::TestDb;
 use runwire::model::{RunFilter, RunSort, RunStatus, StatsWindow, UserRole};
 use runwire::server::db::{begin_scoped, Principal};
-use runwire::server::runs;
 use runwire::server::seed::bulk as bulk_seed;
+use runwire::server::{runs, spans};
 use serde_json::Value;
 
 /// Every node of a plan, depth first.
@@ -70,6 +70,58 @@ async fn the_hubs_runs_read_planned_on_a_new_install_scans_no_table() {
         sequential.is_empty(),
         "the hub's runs read scans {sequential:?}: {explained:#}"
     );
+}
+
+/// A later page of a run whose spans share one start time (an exporter's batch, the span
+/// benchmark): PostgreSQL judges the cursor by the start time alone and, left to itself, read the
+/// rest of the run with a bitmap scan and sorted it for every page. The page must come from the
+/// `(run_id, started_at, span_id)` index in order, stopping at the limit.
+#[tokio::test]
+async fn a_later_span_page_reads_the_index_in_order_when_spans_share_a_start() {
+    let db = TestDb::new().await;
+    let user = db.user("tracer@example.com", UserRole::User).await;
+    let mut owner = db.owner_conn().await;
+    let (run_id, started_at): (uuid::Uuid, chrono::DateTime<chrono::Utc>) = sqlx::query_as(
+        "INSERT INTO agent_runs (user_id, agent_name, task, status, started_at)
+         VALUES ($1, 'tracer', 'many spans', 'in_progress', now()) RETURNING id, now()",
+    )
+    .bind(user.id)
+    .fetch_one(&mut owner)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO agent_run_spans (span_id, run_id, user_id, kind, name, status, started_at,
+                                      ended_at, run_created_at)
+         SELECT 's' || n, r.id, r.user_id, 'llm', 'chat', 'ok', $2, $2, r.created_at
+         FROM agent_runs r, generate_series(0, 4999) AS n WHERE r.id = $1",
+    )
+    .bind(run_id)
+    .bind(started_at)
+    .execute(&mut owner)
+    .await
+    .unwrap();
+    sqlx::raw_sql("ANALYZE agent_run_spans")
+        .execute(&mut owner)
+        .await
+        .unwrap();
+    let mut tx = begin_scoped(&db.pool, common::principal(&user))
+        .await
+        .unwrap();
+    let explained = spans::explain_page(&mut tx, run_id, Some((started_at, "s2000".into())), 1000)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut all = Vec::new();
+    nodes(&explained[0]["Plan"], &mut all);
+    let types: Vec<&str> = all.iter().filter_map(|n| n["Node Type"].as_str()).collect();
+    println!("a later span page: {}", types.join(" > "));
+    assert!(
+        !types
+            .iter()
+            .any(|t| *t == "Sort" || t.starts_with("Bitmap")),
+        "a later span page is not read in index order: {explained:#}"
+    );
+    assert_eq!(explained[0]["Plan"]["Actual Rows"], 1000);
 }
 
 #[tokio::test]
