@@ -36,6 +36,31 @@ fn progress(step: u32) -> RunUpdate {
     }
 }
 
+/// `count` writers, each moving its own run on by one step per transaction for [`WRITING`].
+fn spawn_writers(
+    publisher: &AgentEventPublisher,
+    user: &CurrentUser,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    (0..count)
+        .map(|n| {
+            let (publisher, user) = (publisher.clone(), user.clone());
+            tokio::spawn(async move {
+                let run = run_of(&publisher, &user, &format!("writer {n}")).await;
+                let until = Instant::now() + WRITING;
+                let mut step = 0u32;
+                while Instant::now() < until {
+                    step += 1;
+                    publisher
+                        .apply(principal(&user), run, progress(step))
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect()
+}
+
 /// The gap a snapshot's list of running transactions does not show. Writer A takes its
 /// transaction id after writer C's, but its event id before C's; C commits. Now no transaction
 /// newer than C has finished, so a snapshot's list stops below A's id and does not name A, although
@@ -94,23 +119,7 @@ async fn many_writers_committing_out_of_order_lose_the_hub_no_event() {
     let (mut hub, start) = bus.subscribe();
     let publisher = AgentEventPublisher::new(db.pool.clone());
 
-    let mut writers = Vec::new();
-    for n in 0..WRITERS {
-        let publisher = publisher.clone();
-        let user = user.clone();
-        writers.push(tokio::spawn(async move {
-            let run = run_of(&publisher, &user, &format!("writer {n}")).await;
-            let until = Instant::now() + WRITING;
-            let mut step = 0u32;
-            while Instant::now() < until {
-                step += 1;
-                publisher
-                    .apply(principal(&user), run, progress(step))
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
+    let writers = spawn_writers(&publisher, &user, WRITERS);
     // The hub's receiver holds a few thousand events; read them while the writers write.
     let reader = tokio::spawn(async move {
         let mut ids = Vec::new();
@@ -162,23 +171,7 @@ async fn subscribers_arriving_while_no_one_listens_miss_no_event() {
     let bus = EventBus::start(db.pool.clone()).await.unwrap();
     let publisher = AgentEventPublisher::new(db.pool.clone());
 
-    let mut writers = Vec::new();
-    for n in 0..4 {
-        let publisher = publisher.clone();
-        let user = user.clone();
-        writers.push(tokio::spawn(async move {
-            let run = run_of(&publisher, &user, &format!("writer {n}")).await;
-            let until = Instant::now() + WRITING;
-            let mut step = 0u32;
-            while Instant::now() < until {
-                step += 1;
-                publisher
-                    .apply(principal(&user), run, progress(step))
-                    .await
-                    .unwrap();
-            }
-        }));
-    }
+    let writers = spawn_writers(&publisher, &user, 4);
     // Each visit: subscribe, take what the hub hands out for a moment, leave; then a pause with no
     // one listening.
     let mut visits: Vec<(i64, Vec<i64>)> = Vec::new();

@@ -60,11 +60,28 @@ pub async fn save(
     }
     let kinds: Vec<SpanKind> = column!(kind);
     let statuses: Vec<SpanStatus> = column!(status);
-    // Both statements take the same columns, bound the same way.
+    // Both statements insert the same columns, bound the same way; the upsert adds its conflict
+    // clause to the end of the text.
     macro_rules! write_spans {
-        ($sql:literal) => {
+        ($($on_conflict:literal)?) => {
             sqlx::query!(
-                $sql,
+                "INSERT INTO agent_run_spans (
+                     span_id, run_id, user_id, parent_span_id, kind, name, status, started_at,
+                     ended_at, model, input_tokens, output_tokens, cache_read_tokens,
+                     reasoning_tokens, cost_usd, attributes, input_preview, output_preview, error,
+                     run_created_at)
+                 SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at,
+                        ended_at, model, input_tokens, output_tokens, cache_read_tokens,
+                        reasoning_tokens, cost_usd, attributes, input_preview, output_preview,
+                        error, $20
+                 FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
+                             $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
+                             $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
+                             $15::float8[], $16::jsonb[], $17::text[], $18::text[], $19::text[])
+                     AS t(span_id, run_id, parent_span_id, kind, name, status, started_at,
+                          ended_at, model, input_tokens, output_tokens, cache_read_tokens,
+                          reasoning_tokens, cost_usd, attributes, input_preview, output_preview,
+                          error)" $(+ $on_conflict)?,
                 &column!(span_id),
                 &column!(run_id),
                 run.user_id,
@@ -92,39 +109,10 @@ pub async fn save(
         };
     }
     if all_new {
-        return write_spans!(
-            "INSERT INTO agent_run_spans (
-                 span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
-                 model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-                 attributes, input_preview, output_preview, error, run_created_at)
-             SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at, ended_at,
-                    model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-                    attributes, input_preview, output_preview, error, $20
-             FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
-                         $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
-                         $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-                         $15::float8[], $16::jsonb[], $17::text[], $18::text[], $19::text[])
-                 AS t(span_id, run_id, parent_span_id, kind, name, status, started_at, ended_at,
-                      model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
-                      cost_usd, attributes, input_preview, output_preview, error)"
-        );
+        return write_spans!();
     }
     write_spans!(
-        "INSERT INTO agent_run_spans AS s (
-             span_id, run_id, user_id, parent_span_id, kind, name, status, started_at, ended_at,
-             model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-             attributes, input_preview, output_preview, error, run_created_at)
-         SELECT span_id, run_id, $3, parent_span_id, kind, name, status, started_at, ended_at,
-                model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens, cost_usd,
-                attributes, input_preview, output_preview, error, $20
-         FROM unnest($1::text[], $2::uuid[], $4::text[], $5::span_kind[], $6::text[],
-                     $7::span_status[], $8::timestamptz[], $9::timestamptz[], $10::text[],
-                     $11::bigint[], $12::bigint[], $13::bigint[], $14::bigint[],
-                     $15::float8[], $16::jsonb[], $17::text[], $18::text[], $19::text[])
-             AS t(span_id, run_id, parent_span_id, kind, name, status, started_at, ended_at,
-                  model, input_tokens, output_tokens, cache_read_tokens, reasoning_tokens,
-                  cost_usd, attributes, input_preview, output_preview, error)
-         ON CONFLICT (run_id, span_id, run_created_at) DO UPDATE SET
+        " ON CONFLICT (run_id, span_id, run_created_at) DO UPDATE SET
              parent_span_id = EXCLUDED.parent_span_id, kind = EXCLUDED.kind,
              name = EXCLUDED.name, status = EXCLUDED.status, started_at = EXCLUDED.started_at,
              ended_at = EXCLUDED.ended_at, model = EXCLUDED.model,
