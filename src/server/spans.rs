@@ -135,10 +135,11 @@ pub async fn save(
 ///
 /// It reads in that order whatever the estimate: bitmap scans and sorts are off for the rest of the
 /// transaction (its readers look up only the run's row after the page). After the first page
-/// PostgreSQL judges the cursor's row comparison by the start time alone; when many spans share a start time (an exporter's batch,
-/// the span benchmark) it expected 1,087 of 3,884 rows left, chose a bitmap scan of all of them and
-/// a sort, and took 4.0 ms for each later page against 0.75 ms in index order. With that one plan
-/// left, the plan made once per connection serves every page: planning each page anew took 0.6 ms.
+/// PostgreSQL judges the cursor's row comparison by the start time alone; when many spans share a
+/// start time (an exporter's batch, the span benchmark) it expected 1,087 of 3,884 rows left, chose
+/// a bitmap scan of all of them and a sort, and took 4.0 ms for each later page against 0.75 ms in
+/// index order. With that one plan left, the plan made once per connection serves every page:
+/// planning each page anew took 0.6 ms.
 pub async fn page(
     tx: &mut ScopedTx,
     run_id: Uuid,
