@@ -41,20 +41,26 @@ async fn main() {
     let rest = rest(&app, &token).await;
     let otlp = otlp(&app, &token).await;
     let raw = raw(&app).await;
+    // CPU per span (every process on the machine, server, client and PostgreSQL, which share its
+    // cores) varies less than spans per second on a machine whose speed drifts from run to run.
     println!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "", "sp/s", "raw SQL sp/s", "ratio"
+        "{:<34} {:>12} {:>12} {:>8} {:>14}",
+        "", "sp/s", "raw SQL sp/s", "ratio", "CPU us/span"
     );
-    for (what, rate) in [
-        ("REST, JSON, 100 spans/req", rest),
-        ("OTLP /v1/traces, protobuf, 100/req", otlp),
+    for (what, side) in [
+        ("REST, JSON, 100 spans/req", &rest),
+        ("OTLP /v1/traces, protobuf, 100/req", &otlp),
+        ("raw SQL", &raw),
     ] {
         println!(
-            "{what:<34} {rate:>12.0} {raw:>12.0} {:>7.0}%",
-            100.0 * rate / raw
+            "{what:<34} {:>12.0} {:>12.0} {:>7.0}% {:>14.1}",
+            side.per_second,
+            raw.per_second,
+            100.0 * side.per_second / raw.per_second,
+            side.cpu_us_per_span
         );
     }
-    for (what, rate) in [("REST", rest), ("OTLP", otlp)] {
+    for (what, rate) in [("REST", rest.per_second), ("OTLP", otlp.per_second)] {
         println!(
             "goal: {what} span ingest >= {REST_GOAL:.0} spans/s: {rate:.0} {}",
             if rate >= REST_GOAL { "met" } else { "MISSED" }
@@ -99,7 +105,50 @@ fn batch_of(first: usize) -> Value {
     json!({ "spans": spans })
 }
 
-async fn rest(app: &TestApp, token: &str) -> f64 {
+/// One side's ingest: spans per second, and the machine's CPU time per span meanwhile.
+struct Ingest {
+    per_second: f64,
+    cpu_us_per_span: f64,
+}
+
+/// CPU time the machine has spent busy (user, nice, system, interrupts; not idle, I/O wait or
+/// steal), in clock ticks of 10 ms, from `/proc/stat`.
+fn busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    [0, 1, 2, 5, 6]
+        .iter()
+        .map(|&n| fields.get(n).copied().unwrap_or(0))
+        .sum()
+}
+
+/// Waits for the writers started at `started` (when the machine had been busy `busy_before`
+/// ticks) and sums up their spans.
+async fn ingest_of(
+    tasks: Vec<tokio::task::JoinHandle<usize>>,
+    started: Instant,
+    busy_before: u64,
+) -> Ingest {
+    let mut spans = 0;
+    for task in tasks {
+        spans += task.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let busy_us = busy_ticks().saturating_sub(busy_before) as f64 * 10_000.0;
+    Ingest {
+        per_second: spans as f64 / seconds,
+        cpu_us_per_span: busy_us / spans.max(1) as f64,
+    }
+}
+
+async fn rest(app: &TestApp, token: &str) -> Ingest {
     // The bodies are made before the clock starts: what is measured is the server's work, not
     // the bench building JSON on the same two cores.
     let bodies: Arc<Vec<Bytes>> = Arc::new(
@@ -109,7 +158,7 @@ async fn rest(app: &TestApp, token: &str) -> f64 {
             .collect(),
     );
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
-    let started = Instant::now();
+    let (started, busy_before) = (Instant::now(), busy_ticks());
     let mut tasks = vec![];
     for _ in 0..WRITERS {
         let (app_url, token, bodies) = (app.url(""), token.to_owned(), Arc::clone(&bodies));
@@ -141,7 +190,7 @@ async fn rest(app: &TestApp, token: &str) -> f64 {
             sent
         }));
     }
-    common::rate_of(tasks, started).await
+    ingest_of(tasks, started, busy_before).await
 }
 
 /// An exporter's batch: 100 ended LLM calls of `trace`, span `n` under span `n / 10`.
@@ -181,7 +230,7 @@ fn export_of(trace: [u8; 16], first: usize) -> Vec<u8> {
 /// over 5 s of 8 writers, more than twice what the server takes.
 const OTLP_TRACES_MADE: u32 = 6;
 
-async fn otlp(app: &TestApp, token: &str) -> f64 {
+async fn otlp(app: &TestApp, token: &str) -> Ingest {
     // As on the REST side, the exports are encoded before the clock starts; a writer that gets
     // past them encodes the rest as it goes.
     let trace_of = |writer: usize, traces: u32| {
@@ -203,7 +252,7 @@ async fn otlp(app: &TestApp, token: &str) -> f64 {
         })
         .collect();
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
-    let started = Instant::now();
+    let (started, busy_before) = (Instant::now(), busy_ticks());
     let mut tasks = vec![];
     for (writer, made) in made.into_iter().enumerate() {
         let (url, token) = (app.url("/v1/traces"), token.to_owned());
@@ -236,17 +285,17 @@ async fn otlp(app: &TestApp, token: &str) -> f64 {
             sent
         }));
     }
-    common::rate_of(tasks, started).await
+    ingest_of(tasks, started, busy_before).await
 }
 
-async fn raw(app: &TestApp) -> f64 {
+async fn raw(app: &TestApp) -> Ingest {
     let mut owner = app.db.owner_conn().await;
     let user_id: Uuid = sqlx::query_scalar("SELECT id FROM users LIMIT 1")
         .fetch_one(&mut owner)
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(SECONDS);
-    let started = Instant::now();
+    let (started, busy_before) = (Instant::now(), busy_ticks());
     let mut tasks = vec![];
     for _ in 0..WRITERS {
         let options = app.db.owner.clone();
@@ -319,7 +368,7 @@ async fn raw(app: &TestApp) -> f64 {
             sent
         }));
     }
-    common::rate_of(tasks, started).await
+    ingest_of(tasks, started, busy_before).await
 }
 
 async fn raw_run(conn: &mut PgConnection, user_id: Uuid) -> Uuid {
