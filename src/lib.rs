@@ -8,12 +8,6 @@ pub mod model;
 pub mod server;
 pub mod ui;
 
-/// mimalloc for the server and everything that links it (tests, benches). Under OTLP span ingest
-/// glibc's malloc and free took 14% of all CPU, 40% of the process's share (perf); mimalloc 5.5%.
-#[cfg(feature = "ssr")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {

@@ -106,9 +106,11 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish (a few
-/// seconds at most). Each connection gets the client's address, TCP_NODELAY (live events are small
+/// seconds at most). Freed memory is kept for a while from now on ([`keep_freed_memory`]). Each connection gets the client's address, TCP_NODELAY (live events are small
 /// frames that must leave at once) and a header-read timeout; at most `limits.max_connections` are
 /// open at a time.
+///
+/// [`keep_freed_memory`]: crate::server::allocator::keep_freed_memory
 pub async fn serve_http(
     listener: tokio::net::TcpListener,
     router: Router,
@@ -117,6 +119,7 @@ pub async fn serve_http(
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::{Service, ServiceExt};
+    crate::server::allocator::keep_freed_memory();
     let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let stopping = tokio::sync::watch::Sender::new(false);
     let mut make_service = router.into_make_service_with_connect_info::<SocketAddr>();

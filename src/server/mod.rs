@@ -1,5 +1,6 @@
 //! Server-only code: configuration, database, repositories and the HTTP application.
 
+pub mod allocator;
 pub mod app;
 pub mod auth;
 pub mod bus;
