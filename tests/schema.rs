@@ -224,14 +224,86 @@ async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
             .execute(&mut conn)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("run_owner_fkey"), "{statement}: {err}");
+        let constraint = err.as_database_error().and_then(|err| err.constraint());
+        assert!(
+            constraint.is_some_and(|name| name.ends_with("_run_owner")),
+            "{statement}: {err}"
+        );
     }
+    // A span names its run's creation time too (its partition): another time is no run of its.
+    let err = sqlx::query(
+        "INSERT INTO agent_run_spans (run_id, user_id, span_id, kind, name, status, started_at,
+                                      run_created_at)
+         VALUES ($1, $2, 's0', 'llm', 'chat', 'running', now(),
+                 (SELECT created_at - interval '1 day' FROM agent_runs WHERE id = $1))",
+    )
+    .bind(run_id)
+    .bind(owner.id)
+    .execute(&mut conn)
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.as_database_error().and_then(|err| err.constraint()),
+        Some("agent_run_spans_run_owner"),
+        "{err}"
+    );
     sqlx::query(SPAN_INSERT)
         .bind(run_id)
         .bind(owner.id)
         .execute(&mut conn)
         .await
         .unwrap();
+    // Neither key a span names can move under it.
+    for statement in [
+        "UPDATE agent_runs SET created_at = created_at - interval '1 day' WHERE id = $1",
+        "UPDATE agent_run_spans SET run_created_at = run_created_at - interval '1 day'
+         WHERE run_id = $1",
+    ] {
+        let err = sqlx::query(statement)
+            .bind(run_id)
+            .execute(&mut conn)
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("never changes"),
+            "{statement}: {err}"
+        );
+    }
+
+    // Deleting a run takes its events and spans with it; its owner's other runs keep theirs.
+    let mut tx = db.scoped(&owner).await;
+    let kept = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+        .await
+        .unwrap();
+    let deleted = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for run in [kept, deleted] {
+        sqlx::query(SPAN_INSERT)
+            .bind(run)
+            .bind(owner.id)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    sqlx::query("DELETE FROM agent_runs WHERE id = $1")
+        .bind(deleted)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let rows_of = |run: Uuid| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT count(*) FROM agent_run_events WHERE run_id = $1)
+                  + (SELECT count(*) FROM agent_run_spans WHERE run_id = $1)",
+        )
+        .bind(run)
+    };
+    assert_eq!(rows_of(deleted).fetch_one(&mut conn).await.unwrap(), 0);
+    assert!(
+        rows_of(kept).fetch_one(&mut conn).await.unwrap() >= 2,
+        "the other run keeps its rows"
+    );
 
     sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(owner.id)
