@@ -338,7 +338,7 @@ async fn raw(app: &TestApp) -> Ingest {
                 sqlx::query(
                     "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, payload)
                      SELECT $1, $2, 'span_ended', 'in_progress', 0,
-                            jsonb_build_object('span', jsonb_build_object('span_id', id, 'kind', 'llm',
+                            json_build_object('span', json_build_object('span_id', id, 'kind', 'llm',
                                 'name', 'chat', 'model', 'gpt-4o-mini', 'input_tokens', 1000,
                                 'output_tokens', 200))
                      FROM unnest($3::text[]) AS t(id)",

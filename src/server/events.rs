@@ -5,7 +5,6 @@ use crate::server::db::ScopedTx;
 use crate::server::runs;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use sqlx::types::Json;
 use sqlx::{Postgres, QueryBuilder};
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -66,13 +65,13 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
         statuses.push(event.status);
         progress.push(event.progress);
         steps.push(event.step);
-        payloads.push(Json(event.payload));
+        payloads.push(event.payload);
     }
     sqlx::query!(
         "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
-         SELECT run_id, user_id, kind, status, progress, step, payload
+         SELECT run_id, user_id, kind, status, progress, step, payload::json
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::run_status[], $5::real[], $6::text[],
-                     $7::jsonb[])
+                     $7::text[])
              WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
          ORDER BY n",
         &run_ids,
@@ -81,7 +80,11 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
         &statuses as &[RunStatus],
         &progress,
         &steps as &[Option<String>],
-        &payloads as &[Json<Box<RawValue>>],
+        // As text: sqlx would send JSON as jsonb, which PostgreSQL parses into its binary form.
+        &payloads
+            .iter()
+            .map(|payload| payload.get())
+            .collect::<Vec<_>>() as &[&str],
     )
     .execute(tx.conn())
     .await
