@@ -106,9 +106,9 @@ impl Default for ConnectionLimits {
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets open requests finish (a few
-/// seconds at most). Freed memory is kept for a while from now on ([`keep_freed_memory`]). Each connection gets the client's address, TCP_NODELAY (live events are small
+/// seconds at most). Each connection gets the client's address, TCP_NODELAY (live events are small
 /// frames that must leave at once) and a header-read timeout; at most `limits.max_connections` are
-/// open at a time.
+/// open at a time. From now on freed memory is kept for a while ([`keep_freed_memory`]).
 ///
 /// [`keep_freed_memory`]: crate::server::allocator::keep_freed_memory
 pub async fn serve_http(
