@@ -75,6 +75,7 @@ async fn a_trace_arrives_in_pieces_and_the_run_keeps_its_totals() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    let second = spans_of(&body);
     let run_after: AgentRun = serde_json::from_value(body["run"].clone()).unwrap();
     // totals count the LLM calls; the unknown model's cost is unknown, not 0, and not counted
     assert_eq!(run_after.tokens_in, Some(1050));
@@ -99,6 +100,15 @@ async fn a_trace_arrives_in_pieces_and_the_run_keeps_its_totals() {
         ["agent-1", "tool-1", "llm-1", "llm-2"],
         "by start time"
     );
+    // The page reads back every field of each span as the last write left it.
+    let written: std::collections::HashMap<&str, &Span> = spans
+        .iter()
+        .chain(&second)
+        .map(|span| (span.span_id.as_str(), span))
+        .collect();
+    for span in &listed {
+        assert_eq!(Some(&span), written.get(span.span_id.as_str()), "read back");
+    }
     assert_eq!(
         listed
             .iter()
