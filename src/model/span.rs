@@ -80,7 +80,7 @@ impl SpanStatus {
 
 /// A span as stored, and as the payload of its `span_*` events.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(sqlx::FromRow, utoipa::ToSchema))]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct Span {
     pub span_id: String,
     pub run_id: Uuid,
