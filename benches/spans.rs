@@ -136,10 +136,7 @@ async fn ingest_of(
     started: Instant,
     busy_before: u64,
 ) -> Ingest {
-    let mut spans = 0;
-    for task in tasks {
-        spans += task.await.unwrap();
-    }
+    let spans = common::total_of(tasks).await;
     let seconds = started.elapsed().as_secs_f64();
     let busy_us = busy_ticks().saturating_sub(busy_before) as f64 * 10_000.0;
     Ingest {

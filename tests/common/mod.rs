@@ -635,11 +635,16 @@ pub async fn rate_of(
     tasks: Vec<tokio::task::JoinHandle<usize>>,
     started: std::time::Instant,
 ) -> f64 {
+    total_of(tasks).await as f64 / started.elapsed().as_secs_f64()
+}
+
+/// How many items `tasks` did in all, once each has finished.
+pub async fn total_of(tasks: Vec<tokio::task::JoinHandle<usize>>) -> usize {
     let mut total = 0;
     for task in tasks {
         total += task.await.unwrap();
     }
-    total as f64 / started.elapsed().as_secs_f64()
+    total
 }
 
 /// A server on a fresh database with one user, and a read-write API token of theirs: what an

@@ -359,9 +359,9 @@ impl Drop for EmbeddedPostgres {
 /// By default glibc gives the top of the heap back to the system whenever more than a few hundred
 /// KiB of it are free, which a backend's memory contexts are after every statement, and the next
 /// statement faults the same pages in again, zeroed. Under span ingest that was 7% of all CPU, in
-/// PostgreSQL's page faults (perf). Here a backend keeps up to
-/// 64 MiB of freed heap, asks for 16 MiB more than it needs when it grows, and serves requests of up
-/// to 16 MiB from the heap; work_mem (4 MiB) keeps its sorts and hashes below that.
+/// PostgreSQL's page faults (perf). Here a backend keeps up to 64 MiB of freed heap, asks for
+/// 16 MiB more than it needs when it grows, and serves requests of up to 16 MiB from the heap;
+/// work_mem (4 MiB) keeps its sorts and hashes below that.
 fn postgres_malloc_tunables() -> String {
     const TUNABLES: &str = "glibc.malloc.trim_threshold=67108864:glibc.malloc.top_pad=16777216:\
                             glibc.malloc.mmap_threshold=16777216";
