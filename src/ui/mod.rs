@@ -6,4 +6,5 @@ pub mod components;
 pub mod format;
 pub mod live;
 pub mod pages;
+pub mod resource;
 pub mod session;

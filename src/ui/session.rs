@@ -4,6 +4,7 @@
 use crate::api::auth::{get_session_info, SignIn, SignInDemo, SignOut, SignUp};
 use crate::error::AppError;
 use crate::model::SessionInfo;
+use crate::ui::resource::{page_resource, PageResource};
 use leptos::prelude::*;
 
 #[derive(Clone, Copy)]
@@ -12,7 +13,7 @@ pub struct Session {
     pub sign_up: ServerAction<SignUp>,
     pub sign_in_demo: ServerAction<SignInDemo>,
     pub sign_out: ServerAction<SignOut>,
-    pub info: Resource<Result<SessionInfo, AppError>>,
+    pub info: PageResource<Result<SessionInfo, AppError>>,
 }
 
 impl Session {
@@ -21,7 +22,7 @@ impl Session {
         let sign_up = ServerAction::<SignUp>::new();
         let sign_in_demo = ServerAction::<SignInDemo>::new();
         let sign_out = ServerAction::<SignOut>::new();
-        let info = Resource::new(
+        let info = page_resource(
             move || {
                 (
                     sign_in.version().get(),

@@ -4,6 +4,7 @@ use super::{follow, use_run_table, LiveRuns};
 use crate::api::agents::get_run_timeline;
 use crate::error::AppError;
 use crate::model::{ConnectionState, RunFilter, RunSort, RunTimeline};
+use crate::ui::resource::page_resource;
 use leptos::prelude::*;
 use uuid::Uuid;
 
@@ -30,7 +31,7 @@ pub struct LiveTimeline {
 }
 
 pub fn use_agent_run_timeline(id: Signal<Uuid>) -> LiveTimeline {
-    let page = Resource::new(move || id.get(), get_run_timeline);
+    let page = page_resource(move || id.get(), get_run_timeline);
     let filter = Signal::derive(move || RunFilter {
         run_id: Some(id.get()),
         ..Default::default()

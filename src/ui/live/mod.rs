@@ -14,6 +14,7 @@ pub use table::{merge_into_table, use_run_table, LiveRuns};
 
 use crate::error::AppError;
 use crate::model::{AgentRun, ConnectionState, RunEvent, RunFilter};
+use crate::ui::resource::PageResource;
 use leptos::prelude::*;
 
 /// The connection state of the live view on the current page, for the header indicator.
@@ -29,7 +30,7 @@ impl LiveIndicator {
 /// Keeps a loaded page current: in the browser, a live socket per loaded page feeds `on_event`; on
 /// the server nothing happens. Returns the connection state, also shown in the header.
 pub(crate) fn follow<T>(
-    page: Resource<Result<T, AppError>>,
+    page: PageResource<Result<T, AppError>>,
     filter: Signal<RunFilter>,
     cursor: fn(&T) -> i64,
     on_page: impl Fn(&T) + Clone + 'static,

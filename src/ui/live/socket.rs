@@ -7,6 +7,7 @@ use crate::model::{
     AgentRun, ConnectionState, LiveMessage, LiveRequest, LiveRunCache, RunEvent, RunFilter,
     LIVE_HEARTBEAT, LIVE_IDLE_TIMEOUT,
 };
+use crate::ui::resource::PageResource;
 use futures::channel::mpsc;
 use futures::future::{select, Either};
 use futures::StreamExt;
@@ -27,7 +28,7 @@ const BACKOFF_MAX_MS: u32 = 30_000;
 /// Starts a socket loop for every page that loads; a newer page (or leaving the view) ends the
 /// previous loop.
 pub fn keep_live<T>(
-    page: Resource<Result<T, AppError>>,
+    page: PageResource<Result<T, AppError>>,
     filter: Signal<RunFilter>,
     cursor: fn(&T) -> i64,
     on_page: impl Fn(&T) + Clone + 'static,

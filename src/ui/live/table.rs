@@ -5,6 +5,7 @@ use super::follow;
 use crate::api::runs::list_runs;
 use crate::error::AppError;
 use crate::model::{AgentRun, ConnectionState, RunFilter, RunSort};
+use crate::ui::resource::page_resource;
 use leptos::prelude::*;
 
 /// A paged, sorted list of runs, live: rows update in place; new matching runs slide in at the top
@@ -81,7 +82,7 @@ impl LiveRuns {
 
 pub fn use_run_table(filter: Signal<RunFilter>, sort: Signal<RunSort>, page_size: u32) -> LiveRuns {
     let query = Signal::derive(move || (filter.get(), sort.get()));
-    let page = Resource::new(
+    let page = page_resource(
         move || query.get(),
         move |(filter, sort)| list_runs(filter, None, page_size, sort),
     );

@@ -2,13 +2,14 @@ use crate::api::system::get_system_overview;
 use crate::model::{HealthSample, JobRun};
 use crate::ui::components::{DailyReports, ErrorPanel};
 use crate::ui::format::timestamp;
+use crate::ui::resource::page_resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
 /// /system (admins): scheduled job history, health samples with a latency sparkline, daily reports.
 #[component]
 pub fn SystemPage() -> impl IntoView {
-    let overview = Resource::new(|| (), |_| get_system_overview());
+    let overview = page_resource(|| (), |_| get_system_overview());
     view! {
         <Title text="System · runwire"/>
         <section class="system">

@@ -2,6 +2,7 @@ use crate::api::tokens::{list_tokens, CreateToken, RevokeToken};
 use crate::model::{ApiToken, TokenScope, UserRole};
 use crate::ui::components::{ErrorPanel, FormError};
 use crate::ui::format::timestamp;
+use crate::ui::resource::page_resource;
 use crate::ui::session::action_error;
 use crate::ui::session::Session;
 use leptos::prelude::*;
@@ -11,7 +12,7 @@ use leptos_meta::Title;
 pub fn TokensPage() -> impl IntoView {
     let create = ServerAction::<CreateToken>::new();
     let revoke = ServerAction::<RevokeToken>::new();
-    let tokens = Resource::new(
+    let tokens = page_resource(
         move || (create.version().get(), revoke.version().get()),
         |_| list_tokens(),
     );

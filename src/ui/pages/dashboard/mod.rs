@@ -12,6 +12,7 @@ use crate::ui::components::{
     UsageBreakdown,
 };
 use crate::ui::live::use_run_table;
+use crate::ui::resource::page_resource;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::{use_location, use_navigate, use_query_map};
@@ -50,12 +51,12 @@ pub fn DashboardPage() -> impl IntoView {
 
     let table = use_run_table(filter.into(), sort.into(), PAGE_SIZE);
     let refresh = RwSignal::new(0u64);
-    let summary = Resource::new(
+    let summary = page_resource(
         move || (window.get(), refresh.get()),
         |(window, _)| get_dashboard_summary(window),
     );
     refresh_after_activity(table.changes, refresh);
-    let reports = Resource::new(|| (), |_| list_daily_reports());
+    let reports = page_resource(|| (), |_| list_daily_reports());
 
     let rows = Signal::derive(move || table.runs.get().and_then(Result::ok).unwrap_or_default());
     let table_error = Signal::derive(move || table.runs.get().and_then(Result::err));
