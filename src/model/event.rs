@@ -186,32 +186,14 @@ impl RunTimeline {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fixtures::{self, event};
     use crate::model::AgentRun;
 
     fn run(id: u128, progress: f32, updated_sec: u32) -> AgentRun {
-        serde_json::from_value(serde_json::json!({
-            "id": Uuid::from_u128(id), "task_id": Uuid::nil(), "user_id": Uuid::nil(),
-            "agent_name": "a", "task": "t", "status": "in_progress", "progress_percent": progress,
-            "current_step": null, "attempt": 1, "result": null, "error": null,
-            "verification_evidence": [], "metadata": {}, "tokens_in": null, "tokens_out": null,
-            "cost_usd": null, "created_at": "2026-01-01T00:00:00Z", "started_at": null,
-            "completed_at": null, "updated_at": format!("2026-01-01T00:00:{updated_sec:02}Z")
-        }))
-        .unwrap()
-    }
-
-    fn event(id: i64, run_id: u128) -> RunEvent {
-        RunEvent {
-            id,
-            run_id: Uuid::from_u128(run_id),
-            user_id: Uuid::nil(),
-            kind: RunEventKind::Progress,
-            status: RunStatus::InProgress,
-            progress: None,
-            step: None,
-            payload: serde_json::json!({}),
-            created_at: Utc::now(),
-        }
+        let mut run = fixtures::run(id);
+        run.progress_percent = progress;
+        run.updated_at += chrono::Duration::seconds(updated_sec.into());
+        run
     }
 
     #[test]

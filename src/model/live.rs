@@ -27,8 +27,9 @@ pub enum LiveRequest {
     Ping,
 }
 
-/// Server -> client. Messages travel in frames ([`LiveFrame`]): a JSON array of one or more.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// Server -> client. Messages travel in frames ([`LiveFrame`]): a JSON array of one or more, each
+/// an object whose first key is `type`. (Read by `live_decode`, without serde's buffering.)
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum LiveMessage {
     /// A run as stored once every event of it up to `as_of` had happened. It comes before the first

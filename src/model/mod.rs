@@ -3,11 +3,14 @@
 mod agent;
 mod event;
 mod filter;
+#[cfg(test)]
+mod fixtures;
 mod fold;
 mod jobs;
 pub mod json_time;
 mod limits;
 mod live;
+mod live_decode;
 mod price;
 mod query;
 mod run;
