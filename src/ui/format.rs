@@ -1,11 +1,47 @@
 //! Text forms of values shown in the UI; the same on the server and in the browser, so hydration
 //! matches.
 
-use crate::model::format_duration;
-use chrono::{DateTime, Utc};
+//!
+//! Dates are written field by field, not with chrono's `format`: its strftime interpreter was the
+//! largest part of chrono in the WASM, for five fixed patterns.
 
+use crate::model::format_duration;
+use chrono::{DateTime, Datelike, Timelike, Utc};
+
+/// "2026-03-10 14:03:07 UTC".
 pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} UTC",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        second_and_millis(at).0
+    )
+}
+
+/// The second of the minute (60 in a leap second, which chrono holds as 59 and a nanosecond count
+/// past 10^9) and the milliseconds past it, as chrono's `%S` and `%.3f` print them.
+fn second_and_millis(at: DateTime<Utc>) -> (u32, u32) {
+    let nanos = at.nanosecond();
+    (
+        at.second() + nanos / 1_000_000_000,
+        nanos % 1_000_000_000 / 1_000_000,
+    )
+}
+
+/// "14:00": the hour a bucket of a trend starts.
+pub fn hour(at: DateTime<Utc>) -> String {
+    format!("{:02}:00", at.hour())
+}
+
+/// "Mar 10": the day a bucket of a trend starts.
+pub fn month_day(at: DateTime<Utc>) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!("{} {:02}", MONTHS[at.month0() as usize], at.day())
 }
 
 pub fn percent(value: f32) -> String {
@@ -14,7 +50,12 @@ pub fn percent(value: f32) -> String {
 
 /// "14:03:07.250": event times within one run are seconds apart, so milliseconds matter.
 pub fn time_of_day(at: DateTime<Utc>) -> String {
-    at.format("%H:%M:%S%.3f").to_string()
+    let (second, millis) = second_and_millis(at);
+    format!(
+        "{:02}:{:02}:{second:02}.{millis:03}",
+        at.hour(),
+        at.minute()
+    )
 }
 
 /// A JSON value indented for reading.
@@ -98,5 +139,37 @@ mod tests {
         assert_eq!(cost(Some(12.4)), "$12.40");
         assert_eq!(latency(850), "850 ms");
         assert_eq!(latency(12_400), "12.4 s");
+    }
+
+    #[test]
+    fn dates_read_as_chrono_formats_them() {
+        let times = [
+            "2026-03-10T14:03:07.250Z",
+            "2026-01-01T00:00:00Z",
+            "1999-12-31T23:59:59.999999Z",
+            "2026-06-30T09:05:01.000500Z",
+            // a leap second: chrono holds it as 59 s and 1,000+ ms
+            "2016-12-31T23:59:60.500Z",
+        ];
+        for text in times {
+            let at = text.parse::<DateTime<Utc>>().unwrap();
+            assert_eq!(
+                timestamp(at),
+                at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+            );
+            assert_eq!(time_of_day(at), at.format("%H:%M:%S%.3f").to_string());
+            assert_eq!(hour(at), at.format("%H:00").to_string());
+            assert_eq!(month_day(at), at.format("%b %d").to_string());
+        }
+        let months = (1..=12).map(|m| {
+            let at = format!("2026-{m:02}-07T00:00:00Z")
+                .parse::<DateTime<Utc>>()
+                .unwrap();
+            month_day(at)
+        });
+        assert_eq!(
+            months.collect::<Vec<_>>().join(","),
+            "Jan 07,Feb 07,Mar 07,Apr 07,May 07,Jun 07,Jul 07,Aug 07,Sep 07,Oct 07,Nov 07,Dec 07"
+        );
     }
 }

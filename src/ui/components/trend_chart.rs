@@ -1,5 +1,5 @@
 use crate::model::{RunTrend, TrendBucket, TrendPoint};
-use crate::ui::format::cost;
+use crate::ui::format::{self, cost};
 use leptos::prelude::*;
 
 const WIDTH: f64 = 720.0;
@@ -60,8 +60,8 @@ fn chart(trend: &RunTrend) -> impl IntoView {
     let bar_w = (slot * 0.7).max(1.0);
     let y = |value: f64| TOP + plot_h - value / max * plot_h;
     let label = |p: &TrendPoint| match trend.bucket {
-        TrendBucket::Hour => p.start.format("%H:00").to_string(),
-        TrendBucket::Day => p.start.format("%b %d").to_string(),
+        TrendBucket::Hour => format::hour(p.start),
+        TrendBucket::Day => format::month_day(p.start),
     };
     let bars = points
         .iter()
