@@ -51,7 +51,8 @@ export default defineConfig({
       RUNWIRE_AGENT_FAILURE_RATE: '0',
       // The tests are clients behind a loopback proxy, one address each (see tests/fixtures.ts).
       RUNWIRE_TRUSTED_PROXIES: '127.0.0.1/32',
-      LEPTOS_SITE_ROOT: 'target/site',
+      // RUNWIRE_E2E_SITE=target/site-release runs the suite on the release bundle (make site-release).
+      LEPTOS_SITE_ROOT: process.env.RUNWIRE_E2E_SITE ?? 'target/site',
       LEPTOS_OUTPUT_NAME: 'runwire',
       // Warnings and errors in the test log; not a line per request.
       RUST_LOG: 'info,sqlx=warn,runwire::server::telemetry::requests=warn',

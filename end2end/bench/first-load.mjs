@@ -26,6 +26,10 @@ async function firstLoad(context, path, profile = false) {
     await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
     await cdp.send('Profiler.start');
   }
+  // The release bundle is checked as the e2e suite checks the debug one: nothing in the console.
+  const problems = [];
+  page.on('console', (m) => ['error', 'warning'].includes(m.type()) && problems.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   const types = new Map();
   const bytes = { wasm: 0, js: 0, css: 0, html: 0 };
   cdp.on('Network.responseReceived', (e) => types.set(e.requestId, e.response.url));
@@ -47,6 +51,7 @@ async function firstLoad(context, path, profile = false) {
   }
   const rows = await page.locator('tr.run-row, .span-line').count();
   await page.close();
+  if (problems.length) throw new Error(`${path}: ${problems.join('; ')}`);
   return { bytes, fcp, hydrated, rows };
 }
 
