@@ -134,17 +134,17 @@ mod tests {
         for message in &messages {
             assert_eq!(
                 LiveFrame::of(message).messages().unwrap(),
-                [message.clone()]
+                std::slice::from_ref(message)
             );
         }
         // the server's shared encodings of a run and of an event
         assert_eq!(
             LiveFrame::of_run(&run, 7).messages().unwrap(),
-            [messages[0].clone()]
+            messages[..1]
         );
         assert_eq!(
             LiveFrame::of_event(&event).messages().unwrap(),
-            [messages[1].clone()]
+            messages[1..2]
         );
         let all = LiveFrame(serde_json::to_vec(&messages).unwrap().into());
         assert_eq!(all.messages().unwrap(), messages);
