@@ -1,9 +1,8 @@
 //! Text forms of values shown in the UI; the same on the server and in the browser, so hydration
 //! matches.
-
 //!
 //! Dates are written field by field, not with chrono's `format`: its strftime interpreter was the
-//! largest part of chrono in the WASM, for five fixed patterns.
+//! largest part of chrono in the WASM, for four fixed patterns.
 
 use crate::model::format_duration;
 use chrono::{DateTime, Datelike, Timelike, Utc};
