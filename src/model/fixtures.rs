@@ -1,23 +1,41 @@
-//! Values for the model's unit tests.
+//! Values for the crate's unit tests: each test changes the fields it is about.
 
 use super::{AgentRun, RunEvent, RunEventKind, RunStatus};
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
-/// An in-progress run with id `id`, made from the JSON the server sends.
-pub fn run(id: u128) -> AgentRun {
-    serde_json::from_value(serde_json::json!({
-        "id": Uuid::from_u128(id), "task_id": Uuid::nil(), "user_id": Uuid::nil(),
-        "agent_name": "a", "task": "t", "status": "in_progress", "progress_percent": 0.0,
-        "current_step": null, "attempt": 1, "result": null, "error": null,
-        "verification_evidence": [], "metadata": {}, "tokens_in": null, "tokens_out": null,
-        "cost_usd": null, "created_at": "2026-01-01T00:00:00Z", "started_at": null,
-        "completed_at": null, "updated_at": "2026-01-01T00:00:00Z"
-    }))
-    .unwrap()
+/// 2026-01-01 00:00:00 UTC, when the fixtures happen.
+pub fn epoch() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
-/// A progress event `id` of run `run_id`.
+/// An in-progress run with id `id`, of agent "a" and task "t", created at [`epoch`], at 0%.
+pub fn run(id: u128) -> AgentRun {
+    AgentRun {
+        id: Uuid::from_u128(id),
+        task_id: Uuid::nil(),
+        user_id: Uuid::nil(),
+        agent_name: "a".into(),
+        task: "t".into(),
+        status: RunStatus::InProgress,
+        progress_percent: 0.0,
+        current_step: None,
+        attempt: 1,
+        result: None,
+        error: None,
+        verification_evidence: vec![],
+        metadata: serde_json::json!({}),
+        tokens_in: None,
+        tokens_out: None,
+        cost_usd: None,
+        created_at: epoch(),
+        started_at: None,
+        completed_at: None,
+        updated_at: epoch(),
+    }
+}
+
+/// A progress event `id` of run `run_id`, a second after [`epoch`].
 pub fn event(id: i64, run_id: u128) -> RunEvent {
     RunEvent {
         id,
@@ -28,6 +46,6 @@ pub fn event(id: i64, run_id: u128) -> RunEvent {
         progress: None,
         step: None,
         payload: serde_json::json!({}),
-        created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 1).unwrap(),
+        created_at: epoch() + chrono::Duration::seconds(1),
     }
 }

@@ -4,7 +4,7 @@ mod agent;
 mod event;
 mod filter;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod fold;
 mod jobs;
 pub mod json_time;

@@ -79,31 +79,18 @@ pub fn format_duration(duration: chrono::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use crate::model::fixtures;
 
     fn run(task: &str) -> AgentRun {
-        let created = Utc.with_ymd_and_hms(2026, 1, 1, 12, 0, 0).unwrap();
+        let created = fixtures::epoch() + chrono::Duration::hours(12);
         AgentRun {
-            id: Uuid::nil(),
-            task_id: Uuid::nil(),
-            user_id: Uuid::nil(),
             agent_name: "coder".into(),
             task: task.into(),
-            status: RunStatus::InProgress,
             progress_percent: 10.0,
-            current_step: None,
-            attempt: 1,
-            result: None,
-            error: None,
-            verification_evidence: vec![],
-            metadata: serde_json::json!({}),
-            tokens_in: None,
-            tokens_out: None,
-            cost_usd: None,
             created_at: created,
             started_at: Some(created + chrono::Duration::seconds(2)),
-            completed_at: None,
             updated_at: created,
+            ..fixtures::run(0)
         }
     }
 

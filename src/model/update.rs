@@ -421,32 +421,14 @@ impl AgentRun {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fixtures;
     use chrono::TimeZone;
-    use uuid::Uuid;
 
     fn run(status: RunStatus, progress: f32) -> AgentRun {
-        let at = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
         AgentRun {
-            id: Uuid::nil(),
-            task_id: Uuid::nil(),
-            user_id: Uuid::nil(),
-            agent_name: "a".into(),
-            task: "t".into(),
             status,
             progress_percent: progress,
-            current_step: None,
-            attempt: 1,
-            result: None,
-            error: None,
-            verification_evidence: vec![],
-            metadata: json!({}),
-            tokens_in: None,
-            tokens_out: None,
-            cost_usd: None,
-            created_at: at,
-            started_at: None,
-            completed_at: None,
-            updated_at: at,
+            ..fixtures::run(0)
         }
     }
 

@@ -1,7 +1,7 @@
 //! Components rendered to HTML as the server sends them: what a screen reader and the browser get.
 
 use super::*;
-use crate::model::{AgentRun, RunEvent, RunEventKind, RunStatus};
+use crate::model::{fixtures, AgentRun, RunEvent, RunEventKind, RunStatus};
 use leptos::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
@@ -12,17 +12,19 @@ fn render<V: RenderHtml + 'static>(view: impl FnOnce() -> V) -> String {
 }
 
 fn run(status: RunStatus, progress: f32) -> AgentRun {
-    serde_json::from_value(json!({
-        "id": Uuid::from_u128(7), "task_id": Uuid::nil(), "user_id": Uuid::nil(),
-        "agent_name": "coder", "task": "Fix the <b>exporter</b> ".repeat(20), "status": status,
-        "progress_percent": progress, "current_step": "Running cargo test", "attempt": 1,
-        "result": null, "error": null, "verification_evidence": [], "metadata": {},
-        "tokens_in": null, "tokens_out": null, "cost_usd": null,
-        "created_at": "2026-01-01T00:00:00Z", "started_at": "2026-01-01T00:00:02Z",
-        "completed_at": if status.is_terminal() { json!("2026-01-01T00:01:04Z") } else { json!(null) },
-        "updated_at": "2026-01-01T00:00:00Z"
-    }))
-    .unwrap()
+    let created = fixtures::epoch();
+    AgentRun {
+        agent_name: "coder".into(),
+        task: "Fix the <b>exporter</b> ".repeat(20),
+        status,
+        progress_percent: progress,
+        current_step: Some("Running cargo test".into()),
+        started_at: Some(created + chrono::Duration::seconds(2)),
+        completed_at: status
+            .is_terminal()
+            .then(|| created + chrono::Duration::seconds(64)),
+        ..fixtures::run(7)
+    }
 }
 
 #[test]

@@ -173,22 +173,16 @@ pub fn merge_into_table(
 #[cfg(test)]
 mod tests {
     use super::merge_into_table;
+    use crate::model::fixtures;
     use crate::model::{AgentRun, RunFilter, RunSort, RunStatus};
 
+    /// Run `n`, created `n` seconds after the fixtures' epoch.
     fn run(n: u8, status: RunStatus) -> AgentRun {
-        let mut run: AgentRun = serde_json::from_value(serde_json::json!({
-            "id": format!("00000000-0000-0000-0000-0000000000{n:02}"),
-            "task_id": "00000000-0000-0000-0000-000000000000",
-            "user_id": "00000000-0000-0000-0000-000000000000",
-            "agent_name": "a", "task": "t", "status": "in_progress", "progress_percent": 0.0,
-            "current_step": null, "attempt": 1, "result": null, "error": null,
-            "verification_evidence": [], "metadata": {}, "tokens_in": null, "tokens_out": null,
-            "cost_usd": null, "created_at": format!("2026-01-01T00:00:{n:02}Z"), "started_at": null,
-            "completed_at": null, "updated_at": "2026-01-01T00:00:00Z"
-        }))
-        .unwrap();
-        run.status = status;
-        run
+        AgentRun {
+            status,
+            created_at: fixtures::epoch() + chrono::Duration::seconds(n.into()),
+            ..fixtures::run(n.into())
+        }
     }
 
     #[test]
