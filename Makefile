@@ -84,8 +84,7 @@ $(TOOLS)/bin/wasm-opt-$(WASM_OPT_VERSION):
 	cargo install wasm-opt --version $(WASM_OPT_VERSION) --root $(TOOLS)
 	@touch $@
 
-$(VENV)/.zopfli-$(ZOPFLI_VERSION):
-	@[ -x $(VENV)/bin/python ] || python3 -m venv $(VENV)
+$(VENV)/.zopfli-$(ZOPFLI_VERSION): $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check zopfli==$(ZOPFLI_VERSION)
 	@touch $@
 
@@ -108,8 +107,10 @@ PY_CLIENT := $(VENV)/.runwire-client
 py-deps: $(PY_DEPS) $(PY_CLIENT)
 fuzz-deps: py-deps
 
-$(PY_DEPS):
+$(VENV)/bin/python:
 	python3 -m venv $(VENV)
+
+$(PY_DEPS): $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check schemathesis==$(SCHEMATHESIS_VERSION) \
 	  opentelemetry-sdk==$(OTEL_PYTHON_VERSION) opentelemetry-exporter-otlp-proto-http==$(OTEL_PYTHON_VERSION)
 	@touch $@
