@@ -4,10 +4,12 @@
 mod common;
 
 use common::{principal, PublisherExt, TestDb};
-use runwire::model::{CurrentUser, RunUpdate, UserRole};
+use runwire::model::{AgentRun, CurrentUser, LiveFrame, RunStatus, RunUpdate, UserRole};
 use runwire::server::bus::EventBus;
 use runwire::server::db::begin_scoped;
+use runwire::server::events;
 use runwire::server::publisher::{self, AgentEventPublisher};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
@@ -222,5 +224,95 @@ async fn subscribers_arriving_while_no_one_listens_miss_no_event() {
         visits.len() > 20 && checked > 500,
         "{} visits saw {checked} events",
         visits.len()
+    );
+}
+
+/// Events a NOTIFY carries go out without a read of the table: each exactly as the table holds it,
+/// with its run as the publisher left it. Progress and status changes are carried; a check (its
+/// payload changes the run) and a large result are read from the table, and the two ways mix.
+#[tokio::test]
+async fn carried_events_go_out_as_the_table_holds_them_with_their_runs() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let db = TestDb::new().await;
+    let user = db.user("carried@example.com", UserRole::User).await;
+    let who = principal(&user);
+    let bus = EventBus::start(db.pool.clone()).await.unwrap();
+    let (mut hub, cursor) = bus.subscribe();
+    let publisher = AgentEventPublisher::new(db.pool.clone());
+    let created = publisher.start_run(who, None, "a", "t").await.unwrap();
+    let status = |status, step: &str| RunUpdate::Status {
+        status,
+        step: Some(step.to_owned()),
+    };
+    let batches = vec![
+        vec![progress(1)],
+        vec![progress(2), progress(3)],
+        vec![
+            status(RunStatus::AwaitingVerification, "done?"),
+            status(RunStatus::Verifying, "checking"),
+        ],
+        vec![RunUpdate::Verification {
+            passed: false,
+            evidence: serde_json::json!({ "why": "not yet" }),
+        }],
+        vec![status(RunStatus::Retrying, "again")],
+        vec![status(RunStatus::InProgress, "second try"), progress(4)],
+        vec![progress(5), progress(6)],
+        vec![RunUpdate::Complete {
+            result: Some(serde_json::json!({ "text": "x".repeat(5000) })),
+            evidence: None,
+        }],
+    ];
+    let mut answers = vec![created.clone()];
+    let mut sizes = vec![1];
+    let mut handed_out = Vec::new();
+    let mut take = async |count: usize, handed_out: &mut Vec<_>| {
+        for _ in 0..count {
+            match tokio::time::timeout(Duration::from_secs(10), hub.recv()).await {
+                Ok(Ok(item)) => handed_out.push(item),
+                other => panic!("after {} events: {other:?}", handed_out.len()),
+            }
+        }
+    };
+    take(1, &mut handed_out).await;
+    for batch in &batches {
+        answers.push(publisher.apply_batch(who, created.id, batch).await.unwrap());
+        sizes.push(batch.len());
+        // One notice at a time: the hub hands each out before the next is sent.
+        take(batch.len(), &mut handed_out).await;
+    }
+
+    let mut tx = db.scoped(&user).await;
+    let stored = events::after_with_runs(&mut tx, cursor, None, None, 1000)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), handed_out.len());
+    // The run as each call left it, by the id of the last event the call wrote.
+    let mut last_ids = stored.iter().map(|(e, _)| e.id);
+    let by_last_event: HashMap<i64, &AgentRun> = sizes
+        .iter()
+        .zip(&answers)
+        .map(|(size, answer)| (last_ids.by_ref().take(*size).last().unwrap(), answer))
+        .collect();
+    for (item, (event, _)) in handed_out.iter().zip(&stored) {
+        assert_eq!(item.event.id, event.id);
+        assert_eq!(
+            *item.frame(),
+            LiveFrame::of_event(event),
+            "event {} differs from the table",
+            event.id
+        );
+        assert!(item.run.as_of >= event.id);
+        assert_eq!(
+            &item.run.run, by_last_event[&item.run.as_of],
+            "the run sent with event {} is not the run as of event {}",
+            event.id, item.run.as_of
+        );
+    }
+    let carried = bus.carried_events() as usize;
+    assert!(
+        carried >= 7 && carried < handed_out.len() - 2,
+        "{carried} of {} events carried",
+        handed_out.len()
     );
 }

@@ -6,7 +6,7 @@ mod common;
 use chrono::Utc;
 use common::TestDb;
 use runwire::error::AppError;
-use runwire::model::{RunSort, RunStatus, StatsWindow, UserRole};
+use runwire::model::{RunEvent, RunSort, RunStatus, StatsWindow, UserRole};
 use runwire::server::runs;
 use runwire::server::seed::{self, SeedRun};
 use sqlx::postgres::PgListener;
@@ -322,12 +322,19 @@ async fn events_and_spans_name_their_runs_owner_and_go_with_the_user() {
 }
 
 #[tokio::test]
-async fn every_event_insert_notifies_its_id_and_owner_only() {
+async fn every_event_insert_notifies_its_id_and_owner_and_carries_only_small_events() {
     let db = TestDb::new().await;
     let user = db.user("notify@example.com", UserRole::User).await;
     let owner_pool = sqlx::PgPool::connect_with(db.owner.clone()).await.unwrap();
     let mut listener = PgListener::connect_with(&owner_pool).await.unwrap();
     listener.listen("agent_run_events").await.unwrap();
+    let mut next_note = async || -> serde_json::Value {
+        let note = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
+            .await
+            .expect("a notification within 5 s")
+            .unwrap();
+        serde_json::from_str(note.payload()).unwrap()
+    };
 
     let mut tx = db.scoped(&user).await;
     let run_id = seed::insert_seed(&mut tx, &seed(RunStatus::InProgress))
@@ -335,19 +342,48 @@ async fn every_event_insert_notifies_its_id_and_owner_only() {
         .unwrap();
     tx.commit().await.unwrap();
 
-    let note = tokio::time::timeout(std::time::Duration::from_secs(5), listener.recv())
-        .await
-        .expect("a notification within 5 s")
-        .unwrap();
-    let payload: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
-    let event_id: i64 = sqlx::query_scalar("SELECT id FROM agent_run_events WHERE run_id = $1")
-        .bind(run_id)
-        .fetch_one(&mut db.owner_conn().await)
-        .await
-        .unwrap();
+    let payload = next_note().await;
+    let stored: Vec<RunEvent> = sqlx::query_as(
+        "SELECT id, run_id, user_id, kind, status, progress, step, payload, created_at
+         FROM agent_run_events WHERE run_id = $1 ORDER BY id",
+    )
+    .bind(run_id)
+    .fetch_all(&mut db.owner_conn().await)
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 1);
+    let carried: Vec<RunEvent> = serde_json::from_value(payload["events"].clone()).unwrap();
+    assert_eq!(
+        carried, stored,
+        "the events carried are not the rows stored"
+    );
     assert_eq!(
         payload,
-        serde_json::json!({ "id": event_id, "user_id": user.id.to_string() })
+        serde_json::json!({
+            "id": stored[0].id,
+            "user_id": user.id.to_string(),
+            "events": payload["events"],
+        })
+    );
+
+    // Events too large to carry: the note names the newest id and the owner alone.
+    let big: i64 = sqlx::query_scalar(
+        "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, payload)
+         SELECT $1, $2, 'progress', 'in_progress', n, json_build_object('text', repeat('x', 3000))
+         FROM generate_series(1, 2) n
+         RETURNING id",
+    )
+    .bind(run_id)
+    .bind(user.id)
+    .fetch_all(&mut db.owner_conn().await)
+    .await
+    .unwrap()
+    .into_iter()
+    .max()
+    .unwrap();
+    assert_eq!(
+        next_note().await,
+        serde_json::json!({ "id": big, "user_id": user.id.to_string() })
     );
 }
 

@@ -12,13 +12,16 @@ use crate::model::LiveFrame;
 use crate::server::db::{begin_scoped, system_session, Principal, ScopedTx};
 use crate::server::events::{self, InFlight, LoggedEvent, StoredRun};
 use crate::server::telemetry;
+use carried::{HubRuns, Note};
 use chrono::{DateTime, Utc};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use tokio::sync::{broadcast, Notify};
+
+mod carried;
 
 pub const CHANNEL: &str = "agent_run_events";
 /// Sign-outs and revoked tokens (see migrations): live sockets of that credential close.
@@ -83,6 +86,8 @@ pub struct EventBus {
     /// Every event with an id up to this one has been handed to the hub (or will never exist).
     cursor: AtomicI64,
     connected: AtomicBool,
+    /// Events handed out as their NOTIFY carried them.
+    carried: AtomicU64,
     stopping: tokio::sync::watch::Sender<bool>,
     wake: Notify,
 }
@@ -99,6 +104,7 @@ impl EventBus {
             held_bytes: Arc::new(AtomicUsize::new(0)),
             cursor: AtomicI64::new(0),
             connected: AtomicBool::new(false),
+            carried: AtomicU64::new(0),
             stopping: tokio::sync::watch::Sender::new(false),
             wake: Notify::new(),
         });
@@ -146,6 +152,11 @@ impl EventBus {
     /// The hub's cursor: every event up to it is settled and has been handed out.
     pub fn last_event_id(&self) -> i64 {
         self.cursor.load(Ordering::SeqCst)
+    }
+
+    /// How many events this hub handed out as their NOTIFY carried them, without reading them.
+    pub fn carried_events(&self) -> u64 {
+        self.carried.load(Ordering::Relaxed)
     }
 
     /// Whether the LISTEN connection is up.
@@ -202,18 +213,23 @@ impl EventBus {
         // Whatever ended while no one listened: every socket checks its own credential.
         let _ = self.credentials.send(CredentialNews::CheckAll);
         let mut gap = Gap::default();
+        let mut runs = HubRuns::default();
         let mut reader = system_session(pool).await?;
-        self.catch_up(&mut reader, &mut gap).await?;
+        self.catch_up(&mut reader, &mut gap, &mut runs).await?;
         loop {
+            let mut read = true;
             tokio::select! {
                 note = listener.try_recv() => match note? {
-                    // One read serves every notification already waiting: a burst of N events
-                    // costs one catch-up, not N.
+                    // The events a note carries go out as they are when they are the next in
+                    // line. Otherwise one read serves every notification already waiting: a burst
+                    // of N events costs one catch-up, not N.
                     Some(note) => {
-                        self.hear(&note);
+                        let mut carried = !gap.is_pending();
+                        carried = self.hear(&note, carried, &mut runs);
                         while let Some(note) = listener.next_buffered() {
-                            self.hear(&note);
+                            carried = self.hear(&note, carried, &mut runs);
                         }
+                        read = !carried;
                     }
                     // The connection dropped; the listener reconnects on the next call.
                     None => {
@@ -230,17 +246,97 @@ impl EventBus {
                 return Ok(());
             }
             self.connected.store(true, Ordering::SeqCst);
-            self.catch_up(&mut reader, &mut gap).await?;
+            if read {
+                self.catch_up(&mut reader, &mut gap, &mut runs).await?;
+            }
         }
     }
 
-    /// Passes on a credential notice; event notices need nothing but the catch-up that follows.
-    fn hear(&self, note: &sqlx::postgres::PgNotification) {
+    /// Passes on a credential notice. Hands out the events an event notice carries while `carried`
+    /// (every notice before it was handed out that way); says whether this one was too, or else the
+    /// table must be read.
+    fn hear(
+        &self,
+        note: &sqlx::postgres::PgNotification,
+        carried: bool,
+        runs: &mut HubRuns,
+    ) -> bool {
         if note.channel() == CREDENTIALS_CHANNEL {
             let _ = self
                 .credentials
                 .send(CredentialNews::Ended(Arc::from(note.payload())));
+            return carried;
         }
+        carried && self.hand_out_carried(note.payload(), runs)
+    }
+
+    /// Hands out the events of an event notice without reading the table, if they are the very
+    /// next ids after the cursor, with runs to fold them into; says whether it did (or nothing in
+    /// the notice was new).
+    ///
+    /// A notice is sent when its transaction commits, so its events are visible and settled; and
+    /// with every id up to the cursor settled, so is every id up to the last of them: the cursor
+    /// may move there, exactly as after a read. Anything else (a gap, a notice without its events,
+    /// a run the hub does not hold, an event that changes more than the columns say, no one
+    /// listening) is left to the read.
+    fn hand_out_carried(&self, payload: &str, runs: &mut HubRuns) -> bool {
+        let Some(note) = Note::read(payload) else {
+            return false;
+        };
+        let cursor = self.cursor.load(Ordering::SeqCst);
+        if note.id <= cursor {
+            return true;
+        }
+        let Some(mut events) = note.events else {
+            return false;
+        };
+        events.retain(|event| event.id > cursor);
+        let next_in_line = events.iter().zip(cursor + 1..).all(|(e, id)| e.id == id);
+        if !next_in_line
+            || events.last().map(|e| e.id) != Some(note.id)
+            || self.sender.receiver_count() == 0
+            || !runs.can_fold(&events)
+        {
+            return false;
+        }
+        metrics::counter!(telemetry::HUB_CARRIED).increment(events.len() as u64);
+        self.carried
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        let folded = runs.fold(&events);
+        let mut counted = Vec::new();
+        for (event, run) in events.into_iter().zip(folded) {
+            self.pass(event.id, event.created_at);
+            self.hand_out(event, run, &mut counted);
+        }
+        true
+    }
+
+    /// Moves the cursor to `id`: every event up to it is settled.
+    fn pass(&self, id: i64, created_at: DateTime<Utc>) {
+        self.cursor.store(id, Ordering::SeqCst);
+        let lag = (Utc::now() - created_at).to_std().unwrap_or_default();
+        metrics::histogram!(telemetry::HUB_LAG).record(lag.as_secs_f64());
+    }
+
+    /// Sends one event, with its run, to every subscriber. `counted` holds the runs whose bytes
+    /// the events sent with it already count: a run shared by several is counted once.
+    fn hand_out(&self, event: LoggedEvent, run: Arc<StoredRun>, counted: &mut Vec<uuid::Uuid>) {
+        let mut bytes = event.approx_bytes();
+        if !counted.contains(&run.run.id) {
+            counted.push(run.run.id);
+            bytes += run.approx_bytes();
+        }
+        self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
+        let held = Held {
+            bytes,
+            total: Arc::clone(&self.held_bytes),
+        };
+        let _ = self.sender.send(Arc::new(BusEvent {
+            event,
+            run,
+            frame: OnceLock::new(),
+            _held: held,
+        }));
     }
 
     /// Hands out every settled event after the cursor, in id order.
@@ -251,7 +347,14 @@ impl EventBus {
     /// payloads' JSON output a good part of the database's. A subscriber that arrives mid-batch may
     /// have read the cursor before it moved past the event at hand, so that event is read again in
     /// full and sent (subscribers drop an id they have seen).
-    async fn catch_up(&self, tx: &mut ScopedTx, gap: &mut Gap) -> Result<(), sqlx::Error> {
+    ///
+    /// Every run it reads is kept in `runs`, for the events of it that notices carry later.
+    async fn catch_up(
+        &self,
+        tx: &mut ScopedTx,
+        gap: &mut Gap,
+        runs: &mut HubRuns,
+    ) -> Result<(), sqlx::Error> {
         let mut after = self.cursor.load(Ordering::SeqCst);
         loop {
             let watched = self.sender.receiver_count() > 0;
@@ -262,6 +365,8 @@ impl EventBus {
                     .map(|(event, run)| (event.id, event.created_at, Some((event, run))))
                     .collect()
             } else {
+                // Events pass that no run held is folded with.
+                runs.clear();
                 events::ids_after(tx, after, READ_BATCH)
                     .await?
                     .into_iter()
@@ -289,10 +394,11 @@ impl EventBus {
                 }
                 // Cursor first, then send: a subscriber that reads the cursor in between replays
                 // this event from the table and drops the duplicate.
-                self.cursor.store(id, Ordering::SeqCst);
+                self.pass(id, created_at);
                 expected = id + 1;
-                let lag = (Utc::now() - created_at).to_std().unwrap_or_default();
-                metrics::histogram!(telemetry::HUB_LAG).record(lag.as_secs_f64());
+                if let Some((_, run)) = &read {
+                    runs.keep(run);
+                }
                 if self.sender.receiver_count() == 0 {
                     continue;
                 }
@@ -302,23 +408,7 @@ impl EventBus {
                     reread = true;
                     break;
                 };
-                // A run shared by a batch's events is counted once, with the first of them.
-                let mut bytes = event.approx_bytes();
-                if !counted.contains(&run.run.id) {
-                    counted.push(run.run.id);
-                    bytes += run.approx_bytes();
-                }
-                self.held_bytes.fetch_add(bytes, Ordering::Relaxed);
-                let held = Held {
-                    bytes,
-                    total: Arc::clone(&self.held_bytes),
-                };
-                let _ = self.sender.send(Arc::new(BusEvent {
-                    event,
-                    run,
-                    frame: OnceLock::new(),
-                    _held: held,
-                }));
+                self.hand_out(event, run, &mut counted);
             }
             if blocked || (!full && !reread) {
                 return Ok(());

@@ -26,6 +26,7 @@ pub const LIVE_RESYNCS: &str = "runwire_live_resyncs_total";
 pub const LIVE_REPLAYED: &str = "runwire_live_replayed_events_total";
 pub const HUB_LAG: &str = "runwire_hub_lag_seconds";
 pub const HUB_GAP_WAITS: &str = "runwire_hub_gap_waits_total";
+pub const HUB_CARRIED: &str = "runwire_hub_carried_events_total";
 pub const HUB_HELD_BYTES: &str = "runwire_hub_held_bytes";
 pub const HUB_CONNECTED: &str = "runwire_hub_connected";
 pub const HTTP_DURATION: &str = "runwire_http_request_duration_seconds";
@@ -90,6 +91,10 @@ fn describe() {
         HUB_LAG,
         Unit::Seconds,
         "From an event's transaction to the hub handing it out (includes the commit)"
+    );
+    describe_counter!(
+        HUB_CARRIED,
+        "Events the hub handed out as their NOTIFY carried them, without reading the table"
     );
     describe_counter!(
         HUB_GAP_WAITS,
