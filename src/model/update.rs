@@ -340,6 +340,14 @@ impl AgentRun {
         Ok((kind, payload))
     }
 
+    /// Whether `update` changes no more of this run than its progress, its step and its
+    /// `updated_at`: progress on a run already in progress. Such an update reads no clock but the
+    /// one that stamps `updated_at`, so the database's clock can stamp it as it stores the run (the
+    /// publisher's one-round-trip path).
+    pub fn changes_progress_only(&self, update: &RunUpdate) -> bool {
+        self.status == RunStatus::InProgress && matches!(update, RunUpdate::Progress { .. })
+    }
+
     /// Roughly the bytes the run's unbounded fields take when stored: the figure
     /// [`RUN_MAX_BYTES`] limits.
     pub fn stored_bytes(&self) -> usize {
@@ -613,6 +621,50 @@ mod tests {
     }
 
     #[test]
+    fn an_update_that_changes_progress_only_changes_nothing_else_at_any_time() {
+        let later = now() + chrono::Duration::minutes(5);
+        let updates = [
+            progress(60.0),
+            RunUpdate::Progress {
+                percent: 70.0,
+                step: Some("next".into()),
+            },
+            RunUpdate::Status {
+                status: RunStatus::InProgress,
+                step: None,
+            },
+            RunUpdate::Fail { error: "x".into() },
+        ];
+        let mut taken = 0;
+        for status in RunStatus::ALL {
+            for update in &updates {
+                let start = run(status, 50.0);
+                if !start.changes_progress_only(update) {
+                    continue;
+                }
+                taken += 1;
+                let (at_now, at_later) = (start.apply(update, now()), start.apply(update, later));
+                let (mut at_now, at_later) = (at_now.unwrap().run, at_later.unwrap().run);
+                assert_eq!(at_later.updated_at, later);
+                at_now.updated_at = later;
+                assert_eq!(
+                    at_now, at_later,
+                    "{update:?} on a run {status:?} read the clock"
+                );
+                let mut expected = start.clone();
+                expected.progress_percent = at_later.progress_percent;
+                expected.current_step = at_later.current_step.clone();
+                expected.updated_at = later;
+                assert_eq!(
+                    at_later, expected,
+                    "{update:?} changed more than progress and step"
+                );
+            }
+        }
+        assert_eq!(taken, 2, "progress on the running run, and nothing else");
+    }
+
+    #[test]
     fn folding_the_events_of_any_update_sequence_rebuilds_the_run_exactly() {
         let statuses = RunStatus::ALL;
         // A fixed pseudo-random walk: the same sequences every run, thousands of moves.
@@ -656,7 +708,12 @@ mod tests {
             let (applied, events) = replay(&start, &updates);
             let mut folded = start.clone();
             for event in &events {
+                let mut by_columns = folded.clone();
                 folded.fold(event);
+                if !event.kind.payload_changes_run() {
+                    by_columns.fold_columns(event);
+                    assert_eq!(by_columns, folded, "{:?} read its payload", event.kind);
+                }
             }
             if events.is_empty() {
                 continue;

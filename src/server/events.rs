@@ -50,23 +50,10 @@ impl NewEvent {
 /// run row): a transaction takes its id at its first write, and one that took event ids before it
 /// had one could be missed by the hub's wait for the writers of a gap (see [`InFlight`]).
 pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx::Error> {
-    let mut run_ids = Vec::with_capacity(events.len());
-    let mut user_ids = Vec::with_capacity(events.len());
-    let mut kinds = Vec::with_capacity(events.len());
-    let mut statuses = Vec::with_capacity(events.len());
-    let mut progress = Vec::with_capacity(events.len());
-    let mut steps = Vec::with_capacity(events.len());
-    let mut payloads = Vec::with_capacity(events.len());
-    for event in events {
-        run_ids.push(event.run_id);
-        user_ids.push(event.user_id);
-        kinds.push(event.kind.as_str());
+    for event in &events {
         tx.note_appended(event.kind.as_str());
-        statuses.push(event.status);
-        progress.push(event.progress);
-        steps.push(event.step);
-        payloads.push(event.payload);
     }
+    let columns = EventColumns::of(&events);
     sqlx::query!(
         "INSERT INTO agent_run_events (run_id, user_id, kind, status, progress, step, payload)
          SELECT run_id, user_id, kind, status, progress, step, payload::json
@@ -74,21 +61,43 @@ pub async fn append(tx: &mut ScopedTx, events: Vec<NewEvent>) -> Result<(), sqlx
                      $7::text[])
              WITH ORDINALITY AS e(run_id, user_id, kind, status, progress, step, payload, n)
          ORDER BY n",
-        &run_ids,
-        &user_ids,
-        &kinds as &[&str],
-        &statuses as &[RunStatus],
-        &progress,
-        &steps as &[Option<String>],
-        // As text: sqlx would send JSON as jsonb, which PostgreSQL parses into its binary form.
-        &payloads
-            .iter()
-            .map(|payload| payload.get())
-            .collect::<Vec<_>>() as &[&str],
+        &columns.run_ids,
+        &columns.user_ids,
+        &columns.kinds as &[&str],
+        &columns.statuses as &[RunStatus],
+        &columns.progress,
+        &columns.steps as &[Option<&str>],
+        &columns.payloads as &[&str],
     )
     .execute(tx.conn())
     .await
     .map(drop)
+}
+
+/// New events as columns, one array per column: how a statement takes any number of them.
+pub(crate) struct EventColumns<'a> {
+    pub run_ids: Vec<Uuid>,
+    pub user_ids: Vec<Uuid>,
+    pub kinds: Vec<&'static str>,
+    pub statuses: Vec<RunStatus>,
+    pub progress: Vec<f32>,
+    pub steps: Vec<Option<&'a str>>,
+    /// As text: sqlx would send JSON as jsonb, which PostgreSQL parses into its binary form.
+    pub payloads: Vec<&'a str>,
+}
+
+impl<'a> EventColumns<'a> {
+    pub fn of(events: &'a [NewEvent]) -> EventColumns<'a> {
+        EventColumns {
+            run_ids: events.iter().map(|e| e.run_id).collect(),
+            user_ids: events.iter().map(|e| e.user_id).collect(),
+            kinds: events.iter().map(|e| e.kind.as_str()).collect(),
+            statuses: events.iter().map(|e| e.status).collect(),
+            progress: events.iter().map(|e| e.progress).collect(),
+            steps: events.iter().map(|e| e.step.as_deref()).collect(),
+            payloads: events.iter().map(|e| e.payload.get()).collect(),
+        }
+    }
 }
 
 /// A run's events after `after_id`, oldest first.

@@ -5,22 +5,30 @@
 use crate::error::AppError;
 use crate::model::{
     AgentRun, NewRun, PriceTable, RunEventKind, RunStatus, RunUpdate, Span, SpanEventTotals,
-    SpanKind, SpanReport, TokenUse, SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
+    SpanKind, SpanReport, TokenUse, UserRole, SPANS_PER_RUN_MAX, SPAN_BATCH_MAX,
 };
 use crate::server::db::{begin_scoped, Principal, ScopedTx};
 use crate::server::events::{self, NewEvent};
-use crate::server::{runs, spans};
+use crate::server::{runs, spans, telemetry};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use uuid::Uuid;
+use written::WrittenRuns;
+
+mod written;
 
 #[derive(Clone)]
 pub struct AgentEventPublisher {
     pool: PgPool,
     /// Prices a span's cost when the agent sends none.
     prices: Arc<PriceTable>,
+    /// The runs this publisher wrote last: progress on them is written in one round trip.
+    written: Arc<WrittenRuns>,
+    /// Batches written in one round trip.
+    one_trip: Arc<AtomicU64>,
 }
 
 impl AgentEventPublisher {
@@ -30,7 +38,17 @@ impl AgentEventPublisher {
     }
 
     pub fn with_prices(pool: PgPool, prices: Arc<PriceTable>) -> Self {
-        AgentEventPublisher { pool, prices }
+        AgentEventPublisher {
+            pool,
+            prices,
+            written: Arc::default(),
+            one_trip: Arc::default(),
+        }
+    }
+
+    /// How many batches this publisher (and its clones) wrote in one round trip.
+    pub fn one_trip_batches(&self) -> u64 {
+        self.one_trip.load(Ordering::Relaxed)
     }
 
     /// Applies one update and records the spans that go with it, in one transaction (a built-in
@@ -217,16 +235,70 @@ impl AgentEventPublisher {
     }
 
     /// Applies `updates` in order, all or nothing.
+    ///
+    /// Progress on a run in progress that this publisher wrote last takes one round trip: the
+    /// updates apply to its copy of the run and the database writes the result only if the row has
+    /// not changed since (see `runs::save_state_and_append`). Anything else, or a copy out of date,
+    /// takes a transaction that locks and reads the row first.
     pub async fn apply_batch(
         &self,
         who: Principal,
         run_id: Uuid,
         updates: &[RunUpdate],
     ) -> Result<AgentRun, AppError> {
+        if let Some(run) = self.apply_in_one_trip(who, run_id, updates).await? {
+            return Ok(run);
+        }
         let mut tx = begin_scoped(&self.pool, who).await?;
-        let run = apply_in(&mut tx, run_id, updates).await?;
+        let (run, version) = apply_locked(&mut tx, run_id, updates).await?;
         tx.commit().await?;
+        self.written.keep(&run, version);
         Ok(run)
+    }
+
+    /// The one-round-trip path of [`AgentEventPublisher::apply_batch`]: None when it does not apply
+    /// or the run's row has changed since this publisher wrote it.
+    async fn apply_in_one_trip(
+        &self,
+        who: Principal,
+        run_id: Uuid,
+        updates: &[RunUpdate],
+    ) -> Result<Option<AgentRun>, AppError> {
+        let Some((mut run, version)) = self.written.get(run_id) else {
+            return Ok(None);
+        };
+        // Nothing is computed on a run the caller may not see: its answer (a refusal included)
+        // comes from the locked path, under row-level security.
+        if who.role != UserRole::Admin && run.user_id != who.user_id {
+            return Ok(None);
+        }
+        let stamped = run.updated_at;
+        let mut recorded = Vec::with_capacity(updates.len());
+        for update in updates {
+            if !run.changes_progress_only(update) {
+                return Ok(None);
+            }
+            match run.apply_in_place(update, stamped) {
+                Ok((kind, payload)) => recorded.push(NewEvent::of(&run, kind, &payload)),
+                // A refusal is the locked path's to give, from the row as stored.
+                Err(_) => return Ok(None),
+            }
+        }
+        if recorded.is_empty() {
+            return Ok(None);
+        }
+        let Some(saved) =
+            runs::save_state_and_append(&self.pool, who, &run, version, &recorded).await?
+        else {
+            self.written.forget(run_id);
+            return Ok(None);
+        };
+        run.updated_at = saved.at;
+        self.written.keep(&run, saved.version);
+        self.one_trip.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!(telemetry::EVENTS_INGESTED, "kind" => RunEventKind::Progress.as_str())
+            .increment(recorded.len() as u64);
+        Ok(Some(run))
     }
 }
 
@@ -255,6 +327,15 @@ pub async fn apply_in(
     run_id: Uuid,
     updates: &[RunUpdate],
 ) -> Result<AgentRun, AppError> {
+    Ok(apply_locked(tx, run_id, updates).await?.0)
+}
+
+/// [`apply_in`], with the version of the run's row it wrote.
+async fn apply_locked(
+    tx: &mut ScopedTx,
+    run_id: Uuid,
+    updates: &[RunUpdate],
+) -> Result<(AgentRun, runs::RowVersion), AppError> {
     if updates.is_empty() {
         return Err(AppError::validation("updates", "send at least one update"));
     }
@@ -269,9 +350,9 @@ pub async fn apply_in(
         }
         recorded.push(NewEvent::of(&run, kind, &payload));
     }
-    runs::save(tx, &run).await?;
+    let version = runs::save(tx, &run).await?;
     events::append(tx, recorded).await?;
-    Ok(run)
+    Ok((run, version))
 }
 
 /// What recording does with a report for a span that has already ended.

@@ -11,7 +11,8 @@ pub use page::{explain_page, page};
 pub use rollup::{agent_names, explain_stats, stats, trend, usage_by_agent};
 
 use crate::model::{AgentRun, NewRun, RunStatus, VerificationAttempt};
-use crate::server::db::{hub_planner_settings, ScopedTx};
+use crate::server::db::{hub_planner_settings, Principal, ScopedTx};
+use crate::server::events::{EventColumns, NewEvent};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -147,13 +148,19 @@ pub async fn save_state(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::E
     .map(drop)
 }
 
-/// Writes every field an update may change.
-pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> {
-    sqlx::query!(
-        "UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
+/// A run row's version: the transaction that wrote it last (its `xmin`). Any write of the row
+/// changes it, so a copy of the run taken at one version is the row as stored while the version
+/// still matches.
+pub type RowVersion = i64;
+
+/// Writes every field an update may change; returns the row's new version.
+pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<RowVersion, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"UPDATE agent_runs SET status = $2, progress_percent = $3, current_step = $4, attempt = $5,
                 result = $6, error = $7, verification_evidence = $8, started_at = $9,
                 completed_at = $10
-         WHERE id = $1",
+         WHERE id = $1
+         RETURNING xmin::text::bigint AS "version!""#,
         run.id,
         run.status as RunStatus,
         run.progress_percent,
@@ -165,9 +172,54 @@ pub async fn save(tx: &mut ScopedTx, run: &AgentRun) -> Result<(), sqlx::Error> 
         run.started_at,
         run.completed_at,
     )
-    .execute(tx.conn())
+    .fetch_one(tx.conn())
     .await
-    .map(drop)
+}
+
+/// What [`save_state_and_append`] wrote: the row's new version and the transaction's time, which
+/// is the run's `updated_at` and its events' `created_at`.
+pub struct SavedInOneTrip {
+    pub version: RowVersion,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes a run's status, progress and step and appends its events, as `who`, in one statement that
+/// commits on its own (one round trip), but only if the run's row is still at `version`: None when
+/// it is not, or when `who` may not see the run. Outside a [`ScopedTx`] because it is a transaction
+/// of its own: the database function sets `who`'s scope first (see
+/// `migrations/20261127000028_one_trip_run_state.sql`).
+///
+/// For updates that change nothing else of the run: the caller checks that.
+pub async fn save_state_and_append(
+    pool: &sqlx::PgPool,
+    who: Principal,
+    run: &AgentRun,
+    version: RowVersion,
+    events: &[NewEvent],
+) -> Result<Option<SavedInOneTrip>, sqlx::Error> {
+    let columns = EventColumns::of(events);
+    let row = sqlx::query!(
+        r#"SELECT version AS "version!", updated_at AS "updated_at!"
+           FROM runwire_save_state_and_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"#,
+        who.user_id,
+        who.role.as_str(),
+        run.id,
+        version,
+        run.status as RunStatus,
+        run.progress_percent,
+        run.current_step,
+        &columns.kinds as &[&str],
+        &columns.statuses as &[RunStatus],
+        &columns.progress,
+        &columns.steps as &[Option<&str>],
+        &columns.payloads as &[&str],
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|row| SavedInOneTrip {
+        version: row.version,
+        at: row.updated_at,
+    }))
 }
 
 /// A run with a figure read in the same statement.
