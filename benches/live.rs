@@ -59,6 +59,7 @@ async fn main() {
         token,
         publisher: AgentEventPublisher::new(db.pool.clone()),
         who: common::principal(&user),
+        owner: db.owner.clone(),
     };
 
     println!("live delivery benchmark: {seconds} s per row\n");
@@ -168,6 +169,8 @@ struct Outcome {
     rss_mb: f64,
     /// How long each publish call took (the publisher's transaction, in the bench's process).
     publish_calls: Vec<f64>,
+    /// Where one subscriber's time went (see [`BREAKDOWN`]).
+    breakdown: Option<String>,
 }
 
 fn print_row(name: &str, latencies: &[f64], outcome: Option<&Outcome>) {
@@ -188,6 +191,9 @@ fn print_row(name: &str, latencies: &[f64], outcome: Option<&Outcome>) {
         ));
     }
     println!("{line}");
+    if let Some(breakdown) = outcome.and_then(|o| o.breakdown.as_deref()) {
+        println!("{breakdown}");
+    }
 }
 
 fn percentile(values: &[f64], p: f64) -> f64 {
@@ -259,6 +265,8 @@ struct Bench {
     token: String,
     publisher: AgentEventPublisher,
     who: Principal,
+    /// The database as its owner: for a LISTEN connection of the bench's own.
+    owner: sqlx::postgres::PgConnectOptions,
 }
 
 impl Bench {
@@ -290,8 +298,14 @@ impl Bench {
             counters.push(Counter::subscribe(self.addr, &self.token, cursor).await);
         }
         let sent: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let noticed = match subscribers == 1 && std::env::var_os(BREAKDOWN).is_some() {
+            true => Some(Notices::listen(&self.owner).await),
+            false => None,
+        };
         let timing = {
             let sent = Arc::clone(&sent);
+            let arrived = Arc::clone(&arrived);
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(total);
                 let mut received = 0;
@@ -306,6 +320,7 @@ impl Bench {
                             if let Some(at) = sent.lock().unwrap().remove(&key) {
                                 latencies.push(at.elapsed().as_secs_f64() * 1000.0);
                             }
+                            arrived.lock().unwrap().insert(key, Instant::now());
                         }
                         Frame::Message(LiveMessage::Resync { .. }) => {
                             return (latencies, received, true)
@@ -333,10 +348,13 @@ impl Bench {
             tokio::time::interval(Duration::from_secs_f64(per_tick as f64 / rate as f64));
         let mut n = 0usize;
         let mut publish_calls = Vec::with_capacity(ticks);
+        // Each batch's start, by the key of its last event.
+        let mut batches = Vec::with_capacity(ticks);
         for _ in 0..ticks {
             ticker.tick().await;
             let mut updates = Vec::with_capacity(per_tick);
             let now = Instant::now();
+            batches.push((format!("seq-{}", (n + per_tick).min(total) - 1), now));
             for _ in 0..per_tick.min(total - n) {
                 let key = format!("seq-{n}");
                 sent.lock().unwrap().insert(key.clone(), now);
@@ -354,6 +372,8 @@ impl Bench {
         }
         let rss_mb = server.memory_mib().0;
         let (latencies, received, resynced) = timing.await.unwrap();
+        let breakdown =
+            noticed.map(|noticed| noticed.breakdown(&batches, &arrived.lock().unwrap()));
         let mut outcome = Outcome {
             latencies,
             lost: 0,
@@ -363,6 +383,7 @@ impl Bench {
             seconds: 0.0,
             rss_mb,
             publish_calls,
+            breakdown,
         };
         let mut tally = |received: usize, resynced: bool| {
             if resynced {
@@ -381,6 +402,67 @@ impl Bench {
         }
         outcome.seconds = started.elapsed().as_secs_f64();
         outcome
+    }
+}
+
+/// Set: the one-subscriber row also says where its time goes, from a LISTEN connection of the
+/// bench's own (off by default: one more listener makes every commit signal one more backend).
+const BREAKDOWN: &str = "RUNWIRE_BENCH_BREAKDOWN";
+
+/// When each batch's NOTIFY reached a plain LISTEN connection, by the key (step) of the batch's
+/// last event.
+struct Notices {
+    heard: Arc<Mutex<HashMap<String, Instant>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Notices {
+    async fn listen(owner: &sqlx::postgres::PgConnectOptions) -> Notices {
+        let pool = sqlx::PgPool::connect_with(owner.clone()).await.unwrap();
+        let mut listener = PgListener::connect_with(&pool).await.unwrap();
+        listener.listen("agent_run_events").await.unwrap();
+        let heard: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+        let task = tokio::spawn({
+            let heard = Arc::clone(&heard);
+            async move {
+                while let Ok(note) = listener.recv().await {
+                    let at = Instant::now();
+                    let note: serde_json::Value = serde_json::from_str(note.payload()).unwrap();
+                    if let Some(step) = note["events"]
+                        .as_array()
+                        .and_then(|events| events.last())
+                        .and_then(|event| event["step"].as_str())
+                    {
+                        heard.lock().unwrap().insert(step.to_owned(), at);
+                    }
+                }
+            }
+        });
+        Notices { heard, task }
+    }
+
+    /// Publish call -> NOTIFY heard, and NOTIFY heard -> the subscriber's copy, p50 of each.
+    fn breakdown(
+        self,
+        batches: &[(String, Instant)],
+        arrived: &HashMap<String, Instant>,
+    ) -> String {
+        self.task.abort();
+        let heard = self.heard.lock().unwrap();
+        let (mut to_notify, mut to_subscriber) = (Vec::new(), Vec::new());
+        for (key, sent) in batches {
+            if let (Some(heard), Some(arrived)) = (heard.get(key), arrived.get(key)) {
+                to_notify.push(heard.duration_since(*sent).as_secs_f64() * 1000.0);
+                to_subscriber.push(arrived.duration_since(*heard).as_secs_f64() * 1000.0);
+            }
+        }
+        format!(
+            "  of which: publish call -> NOTIFY heard p50 {:.2} ms, -> subscriber p50 {:.2} ms ({} of {} batches)",
+            percentile(&to_notify, 50.0),
+            percentile(&to_subscriber, 50.0),
+            to_notify.len(),
+            batches.len()
+        )
     }
 }
 

@@ -10,6 +10,10 @@
 -- 64 events or more than 4,000 bytes of payloads and steps, or whose note would not fit in
 -- PostgreSQL's 8,000-byte limit, sends the small note alone, and the hub reads the rows, as it does
 -- whenever the events in a note are not the next ones after its cursor (src/server/bus.rs).
+--
+-- Who sees them: a NOTIFY reaches every session that LISTENs on the channel, whatever its row-level
+-- security, as the ids and owners always did. The only role that logs in besides the schema's owner
+-- is the application's, whose hub reads every user's events anyway.
 CREATE OR REPLACE FUNCTION agent_run_events_notify() RETURNS trigger
     LANGUAGE plpgsql AS $$
 DECLARE

@@ -157,6 +157,7 @@ pub struct StoredRun {
     pub run: AgentRun,
     pub as_of: i64,
     frame: OnceLock<LiveFrame>,
+    bytes: OnceLock<usize>,
 }
 
 impl StoredRun {
@@ -165,6 +166,7 @@ impl StoredRun {
             run,
             as_of,
             frame: OnceLock::new(),
+            bytes: OnceLock::new(),
         }
     }
 
@@ -176,7 +178,10 @@ impl StoredRun {
 
     /// Roughly the memory it takes, with its frame.
     pub fn approx_bytes(&self) -> usize {
-        2 * self.run.stored_bytes() + 1024
+        // Measured once: measuring writes the run's JSON fields out.
+        *self
+            .bytes
+            .get_or_init(|| 2 * self.run.stored_bytes() + 1024)
     }
 }
 
