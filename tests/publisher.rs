@@ -5,12 +5,13 @@
 
 mod common;
 
-use common::{principal, PublisherExt, TestDb};
+use common::{principal, PublisherExt, TestApp, TestDb};
 use runwire::error::AppError;
 use runwire::model::{AgentRun, RunEvent, RunStatus, RunUpdate, UserRole};
 use runwire::server::events;
 use runwire::server::publisher::AgentEventPublisher;
 use runwire::server::runs;
+use serde_json::json;
 use uuid::Uuid;
 
 fn progress(percent: f32, step: &str) -> RunUpdate {
@@ -237,4 +238,74 @@ async fn anything_but_progress_on_a_running_run_takes_the_locked_path() {
     let late = publisher.apply(who, run.id, progress(100.0, "d")).await;
     assert!(matches!(late, Err(AppError::Conflict(_))), "{late:?}");
     assert_eq!(publisher.one_trip_batches(), 0);
+}
+
+/// Over REST, progress without an Idempotency-Key is the publisher's own write (one round trip once
+/// the process has written the run); with a key, the key is claimed and stored in the write's
+/// transaction, so it takes the locked path. Both answer with the run as stored.
+#[tokio::test]
+async fn rest_progress_without_a_key_takes_one_trip_and_with_a_key_is_done_once() {
+    let db = TestDb::new().await;
+    let user = db.user("rest-one-trip@example.com", UserRole::User).await;
+    let (_, token) = runwire::server::auth::tokens::create(
+        &db.pool,
+        &user,
+        &runwire::server::auth::tokens::NewToken::read_write("agent"),
+    )
+    .await
+    .unwrap();
+    let mut publisher = None;
+    let app = TestApp::start_configured(db, None, |state| {
+        publisher = Some(state.publisher.clone());
+    })
+    .await;
+    let publisher = publisher.unwrap();
+    let client = common::agent();
+    let post = async |path: String, body: serde_json::Value, key: Option<&str>| {
+        let mut request = client.post(app.url(&path)).bearer_auth(&token).json(&body);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let (status, run) = post(
+        "/api/v1/runs".to_owned(),
+        json!({"agent_name": "a", "task": "t", "status": "in_progress"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 201, "{run}");
+    let id: Uuid = run["id"].as_str().unwrap().parse().unwrap();
+    let progress = format!("/api/v1/runs/{id}/progress");
+    for percent in [10, 20, 30] {
+        let (status, answer) = post(progress.clone(), json!({"percent": percent}), None).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(
+            answer["progress_percent"].as_f64(),
+            Some(f64::from(percent))
+        );
+    }
+    assert_eq!(publisher.one_trip_batches(), 2);
+
+    for _ in 0..2 {
+        let (status, answer) = post(progress.clone(), json!({"percent": 40}), Some("k-40")).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = post(progress.clone(), json!({"percent": 35}), None).await;
+    assert_eq!(status, 422, "backwards from 40: {answer}");
+    assert_eq!(publisher.one_trip_batches(), 2);
+    assert_eq!(stored(&app.db, &user, id).await.progress_percent, 40.0);
+    assert_eq!(
+        events_of(&app.db, &user, id).await.len(),
+        5,
+        "the keyed write was done once"
+    );
+    let (status, answer) = post(progress, json!({"percent": 50}), None).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        serde_json::from_value::<AgentRun>(answer).unwrap(),
+        stored(&app.db, &user, id).await
+    );
 }

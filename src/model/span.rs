@@ -166,7 +166,11 @@ pub struct SpanReport {
     #[serde(default)]
     #[cfg_attr(
         feature = "ssr",
-        schema(min_length = 1, max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        )
     )]
     pub name: Option<String>,
     /// `ok` or `error` ends the span (at `ended_at`, or now); default `running`, or `ok` when
@@ -181,7 +185,11 @@ pub struct SpanReport {
     #[serde(default)]
     #[cfg_attr(
         feature = "ssr",
-        schema(min_length = 1, max_length = 200, pattern = r"^[^\x00]*\S[^\x00]*$")
+        schema(
+            min_length = 1,
+            max_length = 200,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        )
     )]
     pub model: Option<String>,
     #[serde(default, deserialize_with = "whole_number")]

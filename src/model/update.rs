@@ -22,7 +22,11 @@ pub enum RunUpdate {
         #[serde(default)]
         #[cfg_attr(
             feature = "ssr",
-            schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+            schema(
+                min_length = 1,
+                max_length = 500,
+                pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+            )
         )]
         step: Option<String>,
     },
@@ -31,7 +35,11 @@ pub enum RunUpdate {
         #[serde(default)]
         #[cfg_attr(
             feature = "ssr",
-            schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+            schema(
+                min_length = 1,
+                max_length = 500,
+                pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+            )
         )]
         step: Option<String>,
     },
@@ -49,7 +57,11 @@ pub enum RunUpdate {
     Fail {
         #[cfg_attr(
             feature = "ssr",
-            schema(min_length = 1, max_length = 10000, pattern = r"^[^\x00]*\S[^\x00]*$")
+            schema(
+                min_length = 1,
+                max_length = 10000,
+                pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+            )
         )]
         error: String,
     },
@@ -57,7 +69,11 @@ pub enum RunUpdate {
         #[serde(default)]
         #[cfg_attr(
             feature = "ssr",
-            schema(min_length = 1, max_length = 2000, pattern = r"^[^\x00]*\S[^\x00]*$")
+            schema(
+                min_length = 1,
+                max_length = 2000,
+                pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+            )
         )]
         reason: Option<String>,
     },
@@ -70,12 +86,20 @@ pub enum RunUpdate {
 pub struct NewRun {
     #[cfg_attr(
         feature = "ssr",
-        schema(min_length = 1, max_length = 100, pattern = r"^[^\x00]*\S[^\x00]*$")
+        schema(
+            min_length = 1,
+            max_length = 100,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        )
     )]
     pub agent_name: String,
     #[cfg_attr(
         feature = "ssr",
-        schema(min_length = 1, max_length = 65536, pattern = r"^[^\x00]*\S[^\x00]*$")
+        schema(
+            min_length = 1,
+            max_length = 65536,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        )
     )]
     pub task: String,
     /// A UUID, or any other text of up to 200 characters ("task_123"), which maps to the same UUID
@@ -102,7 +126,11 @@ pub struct NewRun {
     #[serde(default)]
     #[cfg_attr(
         feature = "ssr",
-        schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")
+        schema(
+            min_length = 1,
+            max_length = 500,
+            pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+        )
     )]
     pub step: Option<String>,
     /// A JSON object of up to 64 KiB.

@@ -272,7 +272,11 @@ pub enum WriteErrors {
 pub struct ProgressBody {
     #[schema(minimum = 0, maximum = 100)]
     percent: f32,
-    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     step: Option<String>,
 }
 
@@ -282,7 +286,11 @@ pub struct ProgressBody {
 #[allow(dead_code)]
 pub struct StatusBody {
     status: RunStatus,
-    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     step: Option<String>,
 }
 
@@ -312,7 +320,11 @@ pub struct CompleteBody {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct FailBody {
-    #[schema(min_length = 1, max_length = 10000, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 10000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     error: String,
 }
 
@@ -321,7 +333,11 @@ pub struct FailBody {
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct CancelBody {
-    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\x00]*\S[^\x00]*$")]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\x00]*[^\s\x00][^\x00]*$"
+    )]
     reason: Option<String>,
 }
 
@@ -411,7 +427,7 @@ mod tests {
         assert_eq!(new_run["properties"]["task"]["maxLength"], 65536);
         assert_eq!(
             new_run["properties"]["agent_name"]["pattern"],
-            r"^[^\x00]*\S[^\x00]*$"
+            r"^[^\x00]*[^\s\x00][^\x00]*$"
         );
         let key = doc["paths"]["/api/v1/runs"]["post"]["parameters"]
             .as_array()

@@ -55,6 +55,15 @@ async fn perform(
             service::principal_for_run(&state.pool, &caller.0, *run_id).await?
         }
     };
+    if let (None, Write::Apply { run_id, updates }) = (&key, &write) {
+        // Nothing to claim or store with the write: the publisher's own transaction, which is one
+        // round trip for progress on a run it wrote last.
+        let run = state
+            .publisher
+            .apply_batch(principal, *run_id, updates)
+            .await?;
+        return Ok((StatusCode::OK, Json(run)).into_response());
+    }
     let mut tx = begin_scoped(&state.pool, principal).await?;
     if let Some(key) = &key {
         let fingerprint =
