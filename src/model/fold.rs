@@ -8,8 +8,23 @@ impl AgentRun {
     /// [`AgentRun::apply_in_place`] changed, the event's columns and payload carry, so a client that
     /// holds a run snapshot stays exact by folding the events that follow it.
     pub fn fold(&mut self, event: &RunEvent) {
-        self.fold_columns(event);
         let at = event.created_at;
+        if event.status != self.status {
+            if event.status == RunStatus::Retrying {
+                self.attempt += 1;
+            }
+            if event.status == RunStatus::InProgress && self.started_at.is_none() {
+                self.started_at = Some(at);
+            }
+            if event.status.is_terminal() {
+                self.completed_at = Some(at);
+            }
+            self.status = event.status;
+        }
+        if let Some(progress) = event.progress {
+            self.progress_percent = progress;
+        }
+        self.current_step = event.step.clone();
         let field = |name: &str| event.payload.get(name);
         match event.kind {
             RunEventKind::Verification => {
@@ -53,37 +68,14 @@ impl AgentRun {
             }
             _ => {}
         }
-    }
-
-    /// The part of [`AgentRun::fold`] that reads the event's columns alone: all of it for an event
-    /// whose kind [`RunEventKind::payload_changes_run`] says no. Whatever the payload's type, so the
-    /// server folds the events it holds as raw JSON without reading their payloads.
-    pub fn fold_columns<P>(&mut self, event: &RunEvent<P>) {
-        let at = event.created_at;
-        if event.status != self.status {
-            if event.status == RunStatus::Retrying {
-                self.attempt += 1;
-            }
-            if event.status == RunStatus::InProgress && self.started_at.is_none() {
-                self.started_at = Some(at);
-            }
-            if event.status.is_terminal() {
-                self.completed_at = Some(at);
-            }
-            self.status = event.status;
-        }
-        if let Some(progress) = event.progress {
-            self.progress_percent = progress;
-        }
-        self.current_step = event.step.clone();
         self.updated_at = at;
     }
 }
 
 impl RunEventKind {
     /// Whether an event of this kind carries, in its payload, run fields that [`AgentRun::fold`]
-    /// reads (a result, an error, a check, token totals). The other kinds change only what the
-    /// event's columns say.
+    /// reads (a result, an error, a check, token totals). An event of any other kind folds the same
+    /// whatever its payload: the server folds those without reading their payloads.
     pub const fn payload_changes_run(self) -> bool {
         !matches!(
             self,

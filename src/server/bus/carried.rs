@@ -1,7 +1,7 @@
 //! What the hub needs to hand out the events a NOTIFY carries without reading the table: the note
 //! itself, and the latest copy of each run it has handed out, which those events fold into.
 
-use crate::model::AgentRun;
+use crate::model::{AgentRun, RunEvent};
 use crate::server::events::{LoggedEvent, StoredRun};
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -78,7 +78,18 @@ impl HubRuns {
                 (held.run.clone(), held.as_of)
             });
             if event.id > *as_of {
-                run.fold_columns(event);
+                // Its payload changes nothing of the run (see `can_fold`): not read.
+                run.fold(&RunEvent {
+                    id: event.id,
+                    run_id: event.run_id,
+                    user_id: event.user_id,
+                    kind: event.kind,
+                    status: event.status,
+                    progress: event.progress,
+                    step: event.step.clone(),
+                    payload: serde_json::Value::Null,
+                    created_at: event.created_at,
+                });
                 *as_of = event.id;
             }
         }
