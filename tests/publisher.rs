@@ -247,13 +247,7 @@ async fn anything_but_progress_on_a_running_run_takes_the_locked_path() {
 async fn rest_progress_without_a_key_takes_one_trip_and_with_a_key_is_done_once() {
     let db = TestDb::new().await;
     let user = db.user("rest-one-trip@example.com", UserRole::User).await;
-    let (_, token) = runwire::server::auth::tokens::create(
-        &db.pool,
-        &user,
-        &runwire::server::auth::tokens::NewToken::read_write("agent"),
-    )
-    .await
-    .unwrap();
+    let token = db.agent_token(&user).await;
     let mut publisher = None;
     let app = TestApp::start_configured(db, None, |state| {
         publisher = Some(state.publisher.clone());

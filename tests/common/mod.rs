@@ -249,6 +249,18 @@ impl TestDb {
             .unwrap()
     }
 
+    /// A read-write API token of `user`'s: what an agent needs to report runs.
+    pub async fn agent_token(&self, user: &CurrentUser) -> String {
+        let (_, token) = runwire::server::auth::tokens::create(
+            &self.pool,
+            user,
+            &runwire::server::auth::tokens::NewToken::read_write("agent"),
+        )
+        .await
+        .unwrap();
+        token
+    }
+
     pub async fn scoped(&self, user: &CurrentUser) -> ScopedTx {
         begin_scoped(&self.pool, principal(user)).await.unwrap()
     }
@@ -652,13 +664,7 @@ pub async fn total_of(tasks: Vec<tokio::task::JoinHandle<usize>>) -> usize {
 pub async fn app_with_agent_token(email: &str) -> (TestApp, String) {
     let db = TestDb::new().await;
     let user = db.user(email, UserRole::User).await;
-    let (_, token) = runwire::server::auth::tokens::create(
-        &db.pool,
-        &user,
-        &runwire::server::auth::tokens::NewToken::read_write("agent"),
-    )
-    .await
-    .unwrap();
+    let token = db.agent_token(&user).await;
     (TestApp::start(db, None).await, token)
 }
 
