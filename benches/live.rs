@@ -107,15 +107,18 @@ async fn main() {
         ),
         thousand.resynced == 0 && thousand.lost == 0 && thousand.duplicated == 0,
     );
+    // A publisher that fell behind its ticker offered less than 1,000/s: that does not count.
     goal(
         "1,000 x 1,000/s: p50 < 50 ms, p99 < 250 ms",
         format!(
-            "p50 {:.1} ms, p99 {:.1} ms",
+            "p50 {:.1} ms, p99 {:.1} ms, at {:.0}/s",
             percentile(&thousand.latencies, 50.0),
-            percentile(&thousand.latencies, 99.0)
+            percentile(&thousand.latencies, 99.0),
+            thousand.published_per_s,
         ),
         percentile(&thousand.latencies, 50.0) < 50.0
-            && percentile(&thousand.latencies, 99.0) < 250.0,
+            && percentile(&thousand.latencies, 99.0) < 250.0
+            && thousand.published_per_s >= 0.95 * RATE as f64,
     );
     goal(
         "server RSS with 1,000 sockets < 150 MB",
