@@ -229,6 +229,11 @@ async fn search_matches_agent_task_step_and_run_id_prefix() {
     assert_eq!(search("REVIEWER").await, sorted(vec![ids[4], ids[5]]));
     assert_eq!(search("wal designs").await, vec![ids[2]]);
     assert_eq!(search("cargo test").await, vec![ids[0]]);
+    // an active run's step is matched too (the trigram index holds steps of finished runs only),
+    // also across the task and the step
+    assert_eq!(search("reading 4 SOURCES").await, vec![ids[2]]);
+    assert_eq!(search("wal designs reading").await, vec![ids[2]]);
+    assert_eq!(search("exporter running").await, vec![ids[0]]);
     // LIKE's wildcards are plain characters here
     assert_eq!(search("100%").await, vec![ids[0]]);
     assert_eq!(search("CPU_bug").await, vec![ids[0]]);

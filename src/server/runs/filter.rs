@@ -80,7 +80,7 @@ pub(super) fn push_filter_with(
                 .push_bind(id_prefix)
                 .push("))"),
             SearchBy::Scan => query
-                .push(" AND (search_text LIKE lower(")
+                .push(" AND (run_search_text(agent_name, task, current_step) LIKE lower(")
                 .push_bind(pattern)
                 .push(") OR id::text LIKE ")
                 .push_bind(id_prefix)
