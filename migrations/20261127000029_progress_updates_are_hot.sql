@@ -9,7 +9,8 @@
 --
 -- Now the column holds the step only once the run has finished, when its step can no longer change.
 -- While a run is active, `search_run_ids` matches its step by reading the run itself, among the
--- owner's active runs (`agent_runs_user_active_idx`); those are few, and each is read by key. A
+-- owner's active runs (`agent_runs_user_active_idx`: `run_status_is_terminal` is inlined, so the
+-- planner sees that index's own predicate); those are few, and each is read by key. A
 -- search finds exactly the runs it found before: "agent task step" contains the text, or the id
 -- starts with it (`matches_search` in src/model/live.rs is the same rule in Rust).
 --
@@ -17,8 +18,7 @@
 ALTER TABLE agent_runs DROP COLUMN search_text;
 ALTER TABLE agent_runs ADD COLUMN search_text text GENERATED ALWAYS AS (
     lower(agent_name || ' ' || task || ' ' ||
-          CASE WHEN status = ANY (ARRAY['completed', 'failed', 'cancelled', 'timed_out']::run_status[])
-               THEN coalesce(current_step, '') ELSE '' END)
+          CASE WHEN run_status_is_terminal(status) THEN coalesce(current_step, '') ELSE '' END)
 ) STORED;
 CREATE INDEX agent_runs_search_trgm_idx ON agent_runs USING gin (search_text gin_trgm_ops);
 
@@ -42,7 +42,7 @@ BEGIN
             'SELECT id FROM agent_runs WHERE search_text LIKE $1 OR id::text LIKE $2
              UNION
              SELECT id FROM agent_runs
-             WHERE status <> ALL (ARRAY[''completed'', ''failed'', ''cancelled'', ''timed_out'']::run_status[])
+             WHERE NOT run_status_is_terminal(status)
                AND run_search_text(agent_name, task, current_step) LIKE $1'
             USING p_pattern, p_id_prefix;
     ELSE
@@ -51,7 +51,7 @@ BEGIN
              UNION
              SELECT id FROM agent_runs
              WHERE user_id = $1
-               AND status <> ALL (ARRAY[''completed'', ''failed'', ''cancelled'', ''timed_out'']::run_status[])
+               AND NOT run_status_is_terminal(status)
                AND run_search_text(agent_name, task, current_step) LIKE $2'
             USING p_user_id, p_pattern, p_id_prefix;
     END IF;
