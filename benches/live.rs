@@ -1,8 +1,9 @@
 //! `make bench` — live delivery: publish -> subscriber latency (p50/p99) with 1 and with 1,000
 //! WebSocket subscribers, next to the floor measured in the same run (INSERT + NOTIFY received by a
-//! plain LISTEN connection; the floor and the one-subscriber row alternate in slices); every event counted at every subscriber (lost, resynced); the server's
-//! RSS with 1,000 subscribers; and the ceiling: the most deliveries per second (subscribers x events)
-//! before the first subscriber is told to resync.
+//! plain LISTEN connection; the floor and the one-subscriber row alternate in slices); every event
+//! counted at every subscriber (lost, resynced); the server's RSS with 1,000 subscribers; and the
+//! ceiling: the most deliveries per second (subscribers x events) before the first subscriber is
+//! told to resync.
 //!
 //! The server runs as its own process (the release binary), so its memory can be read and its CPU
 //! is its own. The clients run in this process: one decodes every frame and times the events, the
